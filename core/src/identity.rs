@@ -1,0 +1,276 @@
+//! A verified user: every header value built once from the token's claims (authentik §5).
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use crate::sanitize::{is_authentik_header, is_header_name, sanitize};
+use crate::token::Claims;
+
+/// authentik's "Set HTTP-Basic Authentication" attribute names.
+#[derive(Debug, Default, Clone)]
+pub struct BasicAuthAttributes {
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+/// The identity of one verified token. Values are sanitised: no control bytes.
+#[derive(Debug)]
+pub struct Identity {
+    pub username: String,
+    pub groups: String,
+    pub entitlements: String,
+    pub email: String,
+    pub name: String,
+    pub uid: String,
+    pub jwt: String,
+    /// Unix time after which the token is no longer accepted (`exp` plus leeway).
+    pub valid_until: u64,
+    /// `ak_proxy.user_attributes.additionalHeaders`, with valid names only.
+    pub additional_headers: Vec<(String, String)>,
+    /// `Basic …` for the upstream's `Authorization`, when configured and available.
+    pub basic_authorization: Option<String>,
+    group_names: Vec<String>,
+    claims: Map<String, Value>,
+}
+
+impl Identity {
+    pub fn from_claims(
+        claims: Claims,
+        raw_token: &[u8],
+        valid_until: u64,
+        basic: &BasicAuthAttributes,
+    ) -> Identity {
+        let claims = claims.0;
+        let group_names = string_list(claims.get("groups"));
+        let user_attributes = claims
+            .get("ak_proxy")
+            .and_then(|p| p.get("user_attributes"))
+            .and_then(Value::as_object);
+        let email = string_claim(&claims, "email");
+        Identity {
+            username: string_claim(&claims, "preferred_username"),
+            groups: sanitize(&group_names.join("|")).into_owned(),
+            entitlements: sanitize(&string_list(claims.get("entitlements")).join("|")).into_owned(),
+            name: string_claim(&claims, "name"),
+            uid: string_claim(&claims, "sub"),
+            jwt: sanitize(&String::from_utf8_lossy(raw_token)).into_owned(),
+            valid_until,
+            additional_headers: user_attributes.map(additional_headers).unwrap_or_default(),
+            basic_authorization: user_attributes
+                .and_then(|attrs| basic_authorization(attrs, basic, &email)),
+            email,
+            group_names,
+            claims,
+        }
+    }
+
+    pub fn group_names(&self) -> &[String] {
+        &self.group_names
+    }
+
+    /// `$authentik_claim_NAME`: strings raw, arrays of strings joined with `|`, anything else
+    /// as compact JSON; `None` when the claim is absent.
+    pub fn claim(&self, name: &str) -> Option<String> {
+        self.claims.get(name).map(render_claim)
+    }
+}
+
+fn render_claim(value: &Value) -> String {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("|"),
+        other => other.to_string(),
+    };
+    sanitize(&text).into_owned()
+}
+
+fn string_claim(claims: &Map<String, Value>, name: &str) -> String {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .map(|s| sanitize(s).into_owned())
+        .unwrap_or_default()
+}
+
+/// The string members of a JSON array claim; authentik's `[]string` fields.
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|s| sanitize(s).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// As authentik's Rust outpost: strings raw, null empty, anything else as JSON text. Names
+/// that are not valid header names, contain `_`, or would shadow an `X-authentik-*` header are
+/// dropped.
+fn additional_headers(user_attributes: &Map<String, Value>) -> Vec<(String, String)> {
+    let Some(headers) = user_attributes
+        .get("additionalHeaders")
+        .and_then(Value::as_object)
+    else {
+        return Vec::new();
+    };
+    headers
+        .iter()
+        .filter(|(name, _)| is_header_name(name) && !is_authentik_header(name.as_bytes()))
+        .map(|(name, value)| {
+            let text = match value {
+                Value::String(s) => sanitize(s).into_owned(),
+                Value::Null => String::new(),
+                other => sanitize(&other.to_string()).into_owned(),
+            };
+            (name.clone(), text)
+        })
+        .collect()
+}
+
+/// authentik `setAuthorizationHeader`: the password attribute must be a non-empty string; the
+/// user attribute falls back to the email.
+fn basic_authorization(
+    user_attributes: &Map<String, Value>,
+    basic: &BasicAuthAttributes,
+    email: &str,
+) -> Option<String> {
+    let password = user_attributes
+        .get(basic.password.as_deref()?)
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())?;
+    let user = basic
+        .user
+        .as_deref()
+        .and_then(|attr| user_attributes.get(attr))
+        .and_then(Value::as_str)
+        .unwrap_or(email);
+    let credentials = STANDARD.encode(format!("{user}:{password}"));
+    Some(format!("Basic {credentials}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn identity(payload: Value, basic: &BasicAuthAttributes) -> Identity {
+        let Value::Object(map) = payload else {
+            panic!("test payload must be an object")
+        };
+        Identity::from_claims(Claims(map), b"aaa.bbb.ccc", 100, basic)
+    }
+
+    fn authentik_payload() -> Value {
+        json!({
+            "sub": "f00d", "preferred_username": "akadmin", "email": "root@example.test",
+            "name": "authentik Default Admin", "groups": ["authentik Admins", "users"],
+            "entitlements": ["app-admin", "billing"], "is_admin": 1,
+            "ak_proxy": {"user_attributes": {
+                "additionalHeaders": {"X-Foo": "bar", "X-Num": 7, "X-Null": null,
+                    "Bad_Name": "x", "X-authentik-username": "evil", "X-Ctl": "a\r\nb"},
+                "basic_user": "svc", "basic_password": "s3cret"}}
+        })
+    }
+
+    #[test]
+    fn header_values_match_authentik() {
+        let id = identity(authentik_payload(), &BasicAuthAttributes::default());
+        assert_eq!(id.username, "akadmin");
+        assert_eq!(id.groups, "authentik Admins|users");
+        assert_eq!(id.entitlements, "app-admin|billing");
+        assert_eq!(id.email, "root@example.test");
+        assert_eq!(id.name, "authentik Default Admin");
+        assert_eq!(id.uid, "f00d");
+        assert_eq!(id.jwt, "aaa.bbb.ccc");
+        assert_eq!(id.basic_authorization, None);
+        let mut headers = id.additional_headers.clone();
+        headers.sort();
+        assert_eq!(
+            headers,
+            [
+                ("X-Ctl".to_string(), "a  b".to_string()),
+                ("X-Foo".to_string(), "bar".to_string()),
+                ("X-Null".to_string(), String::new()),
+                ("X-Num".to_string(), "7".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_claims_are_empty() {
+        let id = identity(
+            json!({"sub": "x", "groups": "not-a-list"}),
+            &Default::default(),
+        );
+        assert_eq!(id.username, "");
+        assert_eq!(id.groups, "");
+        assert!(id.group_names().is_empty());
+        assert!(id.additional_headers.is_empty());
+    }
+
+    #[test]
+    fn basic_authorization_follows_authentik() {
+        let attrs = BasicAuthAttributes {
+            user: Some("basic_user".into()),
+            password: Some("basic_password".into()),
+        };
+        let id = identity(authentik_payload(), &attrs);
+        assert_eq!(
+            id.basic_authorization.as_deref(),
+            Some("Basic c3ZjOnMzY3JldA==")
+        );
+
+        let email_fallback = BasicAuthAttributes {
+            user: Some("nope".into()),
+            ..attrs.clone()
+        };
+        let id = identity(authentik_payload(), &email_fallback);
+        let expected = format!("Basic {}", STANDARD.encode("root@example.test:s3cret"));
+        assert_eq!(id.basic_authorization, Some(expected));
+
+        let no_password = BasicAuthAttributes {
+            password: Some("missing".into()),
+            ..attrs
+        };
+        assert_eq!(
+            identity(authentik_payload(), &no_password).basic_authorization,
+            None
+        );
+    }
+
+    #[test]
+    fn claims_render_for_variables() {
+        let id = identity(authentik_payload(), &Default::default());
+        assert_eq!(id.claim("preferred_username").as_deref(), Some("akadmin"));
+        assert_eq!(
+            id.claim("groups").as_deref(),
+            Some("authentik Admins|users")
+        );
+        assert_eq!(id.claim("is_admin").as_deref(), Some("1"));
+        assert!(id
+            .claim("ak_proxy")
+            .unwrap()
+            .starts_with("{\"user_attributes\""));
+        assert_eq!(id.claim("absent"), None);
+    }
+
+    #[test]
+    fn control_bytes_never_survive() {
+        let id = identity(
+            json!({"sub": "a\nb", "name": "x\r\nX-Injected: 1", "groups": ["g\0h"]}),
+            &Default::default(),
+        );
+        assert_eq!(id.uid, "a b");
+        assert_eq!(id.name, "x  X-Injected: 1");
+        assert_eq!(id.groups, "g h");
+        assert_eq!(id.group_names(), ["g h"]);
+    }
+}

@@ -1,0 +1,1104 @@
+#!/usr/bin/env node
+// A real OpenID provider (panva/oidc-provider 8.8.1) shaped like an authentik *Proxy Provider*.
+//
+// * authentik's URL layout (issuer http://HOST:PORT/application/o/<slug>/, shared
+//   /application/o/{authorize,token,userinfo,introspect,revoke}/, per-slug jwks/ and end-session/).
+// * Default mode HS256: id_token AND access token are JWTs signed with the client secret, header
+//   {"alg":"HS256","typ":"JWT"} (no kid), JWKS `{}`. IDP_SIGNING_ALG=RS256|ES256 signs both with a
+//   generated key (with kid) and publishes it.
+// * The access token carries authentik's claims (iss, sub, aud=client_id, exp, iat, auth_time,
+//   acr, amr, sid, jti, the scope claims, azp, uid, scope).
+//
+// See README.md for the environment variables and the ready line. This process only listens on
+// loopback (by default) and never opens an outbound connection.
+
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import * as querystring from 'node:querystring';
+
+import Provider, { errors } from 'oidc-provider';
+
+const { env } = process;
+const STARTED = Date.now();
+
+// ---------------------------------------------------------------------------------------------
+// configuration
+// ---------------------------------------------------------------------------------------------
+
+const DEFAULT_SECRET = 'kOLy1cbwJANEtySAOtaITcGGksbIcARvrLSz0XRPMPllsHJH3yPqyGnPy4dcNFNs';
+const ACR = 'goauthentik.io/providers/oauth2/default';
+const SCOPES = ['openid', 'profile', 'email', 'entitlements', 'ak_proxy'];
+const DEFAULT_SCOPE = SCOPES.join(' ');
+const TOKEN_MODES = new Set([
+  'ok', 'invalid_grant', 'server_error', 'garbage', 'bad_signature', 'wrong_key', 'wrong_issuer',
+  'wrong_audience', 'expired', 'not_yet_valid', 'alg_none', 'opaque_access_token', 'no_id_token',
+  'nonce_mismatch',
+]);
+
+const DEFAULT_USERS = [
+  {
+    pk: 4,
+    username: 'akadmin',
+    password: 'akadmin-password',
+    name: 'authentik Default Admin',
+    email: 'akadmin@example.test',
+    email_verified: true,
+    groups: ['authentik Admins', 'users'],
+    entitlements: ['app-admin'],
+    is_superuser: true,
+    attributes: {
+      additionalHeaders: { 'X-Foo': 'bar' },
+      basic_password: 'akadmin-basic-secret',
+    },
+  },
+  {
+    pk: 5,
+    username: 'alice',
+    password: 'alice-password',
+    name: 'Alice Liddell',
+    email: 'alice@example.test',
+    email_verified: true,
+    groups: ['users'],
+    entitlements: [],
+    is_superuser: false,
+    attributes: {},
+  },
+  {
+    pk: 6,
+    username: 'bob',
+    password: 'bob-password',
+    name: 'Bob',
+    email: 'bob@example.test',
+    email_verified: false,
+    groups: [],
+    entitlements: [],
+    is_superuser: false,
+    attributes: {},
+  },
+  {
+    // edge cases for header tests: a "|" inside a group name, non-ASCII, additionalHeaders with
+    // non-string values and an underscore name (authentik drops/blanks those)
+    pk: 7,
+    username: 'carol',
+    password: 'carol-password',
+    name: 'Zoë Ünïcode-Carol',
+    email: '',
+    email_verified: false,
+    groups: ['ops|oncall', 'users'],
+    entitlements: ['app-viewer', 'app-editor'],
+    is_superuser: false,
+    attributes: {
+      additionalHeaders: { 'X-Team': 'platform', 'X-Num': 42, 'X-Bool': true, X_Under: 'dropped' },
+    },
+  },
+];
+
+function bool(v, dflt = false) {
+  if (v === undefined || v === '') return dflt;
+  return /^(1|true|yes|on)$/i.test(String(v));
+}
+
+function int(v, dflt) {
+  if (v === undefined || v === '') return dflt;
+  const n = Number.parseInt(v, 10);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`not a non-negative integer: ${v}`);
+  return n;
+}
+
+function loadConfig() {
+  let file = {};
+  if (env.IDP_CONFIG) file = JSON.parse(fs.readFileSync(env.IDP_CONFIG, 'utf8'));
+  const pick = (envName, key, dflt) => (env[envName] !== undefined && env[envName] !== ''
+    ? env[envName] : (file[key] !== undefined ? file[key] : dflt));
+
+  const cfg = {
+    host: pick('IDP_HOST', 'host', '127.0.0.1'),
+    port: int(pick('IDP_PORT', 'port', '9000'), 9000),
+    publicOrigin: pick('IDP_PUBLIC_ORIGIN', 'public_origin', ''),
+    slug: pick('IDP_SLUG', 'slug', 'test-app'),
+    clientId: pick('IDP_CLIENT_ID', 'client_id', 'authentik-proxy'),
+    clientSecret: pick('IDP_CLIENT_SECRET', 'client_secret', DEFAULT_SECRET),
+    alg: String(pick('IDP_SIGNING_ALG', 'signing_alg', 'HS256')).toUpperCase(),
+    keysFile: pick('IDP_KEYS_FILE', 'keys_file', ''),
+    jwksOut: pick('IDP_JWKS_OUT', 'jwks_out', ''),
+    readyFile: pick('IDP_READY_FILE', 'ready_file', ''),
+    pkceRequired: bool(pick('IDP_PKCE_REQUIRED', 'pkce_required', '')),
+    tokenTtl: int(pick('IDP_TOKEN_TTL', 'token_ttl', '300'), 300),
+    codeTtl: int(pick('IDP_CODE_TTL', 'code_ttl', '60'), 60),
+    bigClaims: int(pick('IDP_BIG_CLAIMS', 'big_claims', '0'), 0),
+    bigClaimsUsers: String(pick('IDP_BIG_CLAIMS_USERS', 'big_claims_users', '')).split(',').map((s) => s.trim()).filter(Boolean),
+    tokenMode: pick('IDP_TOKEN_MODE', 'token_mode', bool(env.IDP_FAIL_TOKEN) ? 'invalid_grant' : 'ok'),
+    autoLogin: pick('IDP_AUTO_LOGIN', 'auto_login', ''),
+    logoutAutoConfirm: bool(pick('IDP_LOGOUT_AUTO_CONFIRM', 'logout_auto_confirm', '1'), true),
+    installId: pick('IDP_INSTALL_ID', 'install_id', 'aa1bccac-cdb1-4547-8ea3-e8070b440f68'),
+    redirectUriRegex: pick('IDP_REDIRECT_URI_REGEX', 'redirect_uri_regex', ''),
+    postLogoutRedirectUriRegex: pick('IDP_POST_LOGOUT_REDIRECT_URI_REGEX', 'post_logout_redirect_uri_regex', ''),
+    issParam: bool(pick('IDP_ISS_PARAM', 'iss_param', '')),
+    log: bool(pick('IDP_LOG', 'log', '')),
+    users: Array.isArray(file.users) ? file.users : DEFAULT_USERS,
+  };
+
+  if (!['HS256', 'RS256', 'ES256'].includes(cfg.alg)) throw new Error(`IDP_SIGNING_ALG must be HS256, RS256 or ES256, not ${cfg.alg}`);
+  if (!TOKEN_MODES.has(cfg.tokenMode)) throw new Error(`IDP_TOKEN_MODE must be one of ${[...TOKEN_MODES].join(', ')}`);
+  if (!/^[a-z0-9][a-z0-9_-]*$/i.test(cfg.slug)) throw new Error(`bad IDP_SLUG ${cfg.slug}`);
+  if (!cfg.clientSecret) throw new Error('IDP_CLIENT_SECRET must not be empty');
+  return cfg;
+}
+
+const cfg = loadConfig();
+const log = (...a) => { if (cfg.log) console.error('[idp]', ...a); };
+
+// ---------------------------------------------------------------------------------------------
+// small helpers
+// ---------------------------------------------------------------------------------------------
+
+const sha256hex = (s) => crypto.createHash('sha256').update(String(s)).digest('hex');
+const b64u = (buf) => Buffer.from(buf).toString('base64url');
+const epoch = () => Math.floor(Date.now() / 1000);
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({
+  '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+}[c]));
+
+function safeEqual(a, b) {
+  const x = Buffer.from(String(a));
+  const y = Buffer.from(String(b));
+  return x.length === y.length && crypto.timingSafeEqual(x, y);
+}
+
+async function readBody(ctx, limit = 64 * 1024) {
+  const chunks = [];
+  let size = 0;
+  for await (const c of ctx.req) {
+    size += c.length;
+    if (size > limit) throw new errors.InvalidRequest('request body too large');
+    chunks.push(c);
+  }
+  const raw = Buffer.concat(chunks).toString('utf8');
+  return ctx.is('application/json') ? JSON.parse(raw || '{}') : querystring.parse(raw);
+}
+
+// ---------------------------------------------------------------------------------------------
+// users and claims (authentik's default scope mappings)
+// ---------------------------------------------------------------------------------------------
+
+const users = cfg.users.map((u, i) => {
+  const user = {
+    pk: u.pk ?? i + 1,
+    groups: [],
+    entitlements: [],
+    attributes: {},
+    is_superuser: false,
+    email: '',
+    email_verified: false,
+    ...u,
+  };
+  user.name = user.name ?? user.username;
+  user.sub = sha256hex(`${user.pk}-${cfg.installId}`); // authentik User.uid (sub_mode hashed_user_id)
+  user.attributes = structuredClone(user.attributes);
+  if (cfg.bigClaims > 0 && (cfg.bigClaimsUsers.length === 0 || cfg.bigClaimsUsers.includes(user.username))) {
+    // base64 of the JWT payload grows by 4/3, so this many random characters make each token
+    // longer than IDP_BIG_CLAIMS bytes on their own
+    user.attributes.padding = crypto.randomBytes(cfg.bigClaims).toString('base64url').slice(0, Math.ceil(cfg.bigClaims * 0.76) + 16);
+  }
+  return user;
+});
+const usersBySub = new Map(users.map((u) => [u.sub, u]));
+const usersByName = new Map(users.map((u) => [u.username, u]));
+
+function scopeClaims(user, scopes) {
+  const c = {};
+  if (scopes.has('profile')) {
+    Object.assign(c, {
+      name: user.name,
+      given_name: user.name,
+      preferred_username: user.username,
+      nickname: user.username,
+      groups: [...user.groups],
+    });
+  }
+  if (scopes.has('email')) Object.assign(c, { email: user.email, email_verified: !!user.email_verified });
+  if (scopes.has('entitlements')) Object.assign(c, { entitlements: [...user.entitlements], roles: [...user.entitlements] });
+  if (scopes.has('ak_proxy')) {
+    c.ak_proxy = { user_attributes: structuredClone(user.attributes), is_superuser: !!user.is_superuser };
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// keys
+// ---------------------------------------------------------------------------------------------
+
+function thumbprint(jwk) {
+  const members = jwk.kty === 'RSA' ? { e: jwk.e, kty: 'RSA', n: jwk.n } : { crv: jwk.crv, kty: 'EC', x: jwk.x, y: jwk.y };
+  return b64u(crypto.createHash('sha256').update(JSON.stringify(members)).digest());
+}
+
+function generateKey(alg) {
+  const { privateKey } = alg === 'ES256'
+    ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = privateKey.export({ format: 'jwk' });
+  return { ...jwk, kid: thumbprint(jwk), alg, use: 'sig' };
+}
+
+function loadKeys() {
+  if (cfg.alg === 'HS256') return [];
+  if (cfg.keysFile && fs.existsSync(cfg.keysFile)) {
+    const keys = JSON.parse(fs.readFileSync(cfg.keysFile, 'utf8')).keys || [];
+    const usable = keys.filter((k) => (k.alg || cfg.alg) === cfg.alg && k.d);
+    if (!usable.length) throw new Error(`${cfg.keysFile} holds no private ${cfg.alg} key`);
+    return keys.map((k) => ({ ...k, kid: k.kid || thumbprint(k), use: k.use || 'sig' }));
+  }
+  const keys = [generateKey(cfg.alg)];
+  if (cfg.keysFile) fs.writeFileSync(cfg.keysFile, `${JSON.stringify({ keys }, null, 2)}\n`, { mode: 0o600 });
+  return keys;
+}
+
+const privateJwks = loadKeys();
+const signingJwk = privateJwks.find((k) => (k.alg || cfg.alg) === cfg.alg);
+const signingKey = signingJwk ? crypto.createPrivateKey({ key: signingJwk, format: 'jwk' }) : null;
+
+function publicJwks() {
+  if (cfg.alg === 'HS256') return {}; // authentik: no signing key -> the JWKS body is `{}`
+  return {
+    keys: privateJwks.map((k) => {
+      const pub = crypto.createPublicKey({ key: k, format: 'jwk' }).export({ format: 'jwk' });
+      return {
+        kty: pub.kty, alg: k.alg || cfg.alg, use: 'sig', kid: k.kid, ...pub,
+      };
+    }),
+  };
+}
+
+// sign/verify a compact JWS ourselves (token-mode mutations, userinfo, introspection)
+function signJws(header, payload, { alg = cfg.alg, secret = cfg.clientSecret, key = signingKey } = {}) {
+  const input = `${b64u(JSON.stringify(header))}.${b64u(JSON.stringify(payload))}`;
+  let sig;
+  if (alg === 'none') sig = Buffer.alloc(0);
+  else if (alg === 'HS256') sig = crypto.createHmac('sha256', secret).update(input).digest();
+  else if (alg === 'RS256') sig = crypto.sign('sha256', Buffer.from(input), key);
+  else if (alg === 'ES256') sig = crypto.sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
+  else throw new Error(`cannot sign ${alg}`);
+  return `${input}.${b64u(sig)}`;
+}
+
+function decodeJws(jwt) {
+  const parts = String(jwt).split('.');
+  if (parts.length !== 3) return null;
+  try {
+    return {
+      header: JSON.parse(Buffer.from(parts[0], 'base64url')),
+      payload: JSON.parse(Buffer.from(parts[1], 'base64url')),
+      input: `${parts[0]}.${parts[1]}`,
+      sig: Buffer.from(parts[2], 'base64url'),
+    };
+  } catch {
+    return null;
+  }
+}
+
+// Returns the payload of a token this IdP issued and that is still valid, else null.
+function verifyOwnJws(jwt, issuer) {
+  const d = decodeJws(jwt);
+  if (!d || d.header.alg !== cfg.alg) return null;
+  let ok = false;
+  if (cfg.alg === 'HS256') {
+    ok = safeEqual(crypto.createHmac('sha256', cfg.clientSecret).update(d.input).digest('base64url'), d.sig.toString('base64url'));
+  } else {
+    const jwk = privateJwks.find((k) => k.kid === d.header.kid);
+    if (!jwk) return null;
+    const pub = crypto.createPublicKey({ key: jwk, format: 'jwk' });
+    ok = crypto.verify('sha256', Buffer.from(d.input), cfg.alg === 'ES256' ? { key: pub, dsaEncoding: 'ieee-p1363' } : pub, d.sig);
+  }
+  if (!ok) return null;
+  const p = d.payload;
+  if (p.iss !== issuer || typeof p.exp !== 'number' || p.exp <= epoch()) return null;
+  return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// storage: a Map with TTL expiry (the built-in MemoryAdapter is an LRU capped at 1000 entries)
+// ---------------------------------------------------------------------------------------------
+
+const store = new Map();
+const grantIndex = new Map();
+const uidIndex = new Map();
+const userCodeIndex = new Map();
+
+class MapAdapter {
+  constructor(name) { this.name = name; }
+
+  key(id) { return `${this.name}:${id}`; }
+
+  async upsert(id, payload, expiresIn) {
+    const key = this.key(id);
+    store.set(key, { payload, exp: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+    if (payload.grantId) {
+      if (!grantIndex.has(payload.grantId)) grantIndex.set(payload.grantId, new Set());
+      grantIndex.get(payload.grantId).add(key);
+    }
+    if (payload.uid) uidIndex.set(`${this.name}:${payload.uid}`, id);
+    if (payload.userCode) userCodeIndex.set(`${this.name}:${payload.userCode}`, id);
+  }
+
+  async find(id) {
+    const key = this.key(id);
+    const e = store.get(key);
+    if (!e) return undefined;
+    if (e.exp <= Date.now()) { store.delete(key); return undefined; }
+    return e.payload;
+  }
+
+  async findByUid(uid) {
+    const id = uidIndex.get(`${this.name}:${uid}`);
+    return id === undefined ? undefined : this.find(id);
+  }
+
+  async findByUserCode(userCode) {
+    const id = userCodeIndex.get(`${this.name}:${userCode}`);
+    return id === undefined ? undefined : this.find(id);
+  }
+
+  async consume(id) {
+    const e = store.get(this.key(id));
+    if (e) e.payload.consumed = epoch();
+  }
+
+  async destroy(id) { store.delete(this.key(id)); }
+
+  async revokeByGrantId(grantId) {
+    const keys = grantIndex.get(grantId);
+    if (keys) for (const k of keys) store.delete(k);
+    grantIndex.delete(grantId);
+  }
+}
+
+setInterval(() => {
+  const now = Date.now();
+  for (const [k, e] of store) if (e.exp <= now) store.delete(k);
+}, 30_000).unref();
+
+// ---------------------------------------------------------------------------------------------
+// redirect URI matching (authentik's "regex" mode)
+// ---------------------------------------------------------------------------------------------
+
+// loopback IPv4, [::1], localhost, *.localhost and *.test, any port, http or https
+const HOST_RE = String.raw`(?:127(?:\.\d{1,3}){3}|\[::1\]|localhost|(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:localhost|test))(?::\d{1,5})?`;
+const REDIRECT_URI_PATTERNS = [
+  // <external_host>/outpost.goauthentik.io/callback?X-authentik-auth-callback=true (external_host may have a path)
+  new RegExp(String.raw`^https?://${HOST_RE}(?:/[^?#]*)?/outpost\.goauthentik\.io/callback\?X-authentik-auth-callback=true$`, 'i'),
+  // <external_host>?X-authentik-auth-callback=true (the second URI authentik registers)
+  new RegExp(String.raw`^https?://${HOST_RE}(?:/[^?#]*)?\?X-authentik-auth-callback=true$`, 'i'),
+  ...(cfg.redirectUriRegex ? [new RegExp(cfg.redirectUriRegex)] : []),
+];
+const POST_LOGOUT_PATTERNS = [
+  new RegExp(String.raw`^https?://${HOST_RE}(?:/[^#]*)?$`, 'i'),
+  ...(cfg.postLogoutRedirectUriRegex ? [new RegExp(cfg.postLogoutRedirectUriRegex)] : []),
+];
+const fullMatch = (patterns, value) => typeof value === 'string'
+  && !/^\s*(javascript|data|vbscript):/i.test(value) && patterns.some((re) => re.test(value));
+
+// ---------------------------------------------------------------------------------------------
+// HTML (self-contained: no external assets, so a browser never leaves loopback)
+// ---------------------------------------------------------------------------------------------
+
+const STYLE = 'body{font-family:system-ui,sans-serif;background:#1c1e21;color:#eee;margin:0}'
+  + 'main{max-width:360px;margin:8vh auto;padding:24px;background:#2b2e33;border-radius:6px}'
+  + 'label{display:block;margin-top:12px}input{width:100%;box-sizing:border-box;padding:8px;margin-top:4px}'
+  + 'button{margin-top:16px;width:100%;padding:10px;background:#fd4b2d;color:#fff;border:0;border-radius:4px;cursor:pointer}'
+  + '.err{color:#ff8080}pre{white-space:pre-wrap;word-break:break-word}a{color:#9cf}';
+
+function page(title, body) {
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title><style>${STYLE}</style></head>
+<body><main>${body}</main></body></html>
+`;
+}
+
+function loginPage(uid, clientId, { error, username } = {}) {
+  return page('Log in - authentik (test IdP)', `
+<h1 id="title">Welcome to authentik!</h1>
+<p id="client">Log in to continue to <b>${esc(clientId)}</b>.</p>
+${error ? `<p id="login-error" class="err" role="alert">${esc(error)}</p>` : ''}
+<form id="login-form" method="post" action="/interaction/${esc(uid)}/login" autocomplete="off">
+<label for="username">Username</label><input id="username" name="username" required autofocus value="${esc(username)}">
+<label for="password">Password</label><input id="password" name="password" type="password" required>
+<button id="login-submit" type="submit">Log in</button>
+</form>
+<p><a id="login-abort" href="/interaction/${esc(uid)}/abort">Cancel</a></p>`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// mutable test state
+// ---------------------------------------------------------------------------------------------
+
+const state = {
+  tokenMode: cfg.tokenMode,
+  tokenModeOnce: false,
+  revokedJti: new Map(), // jti -> exp
+  tokenRequests: [],
+};
+
+function recordTokenRequest(ctx, outcome) {
+  const p = ctx.oidc?.params || {};
+  state.tokenRequests.push({
+    at: new Date().toISOString(),
+    host: ctx.get('host'),
+    outcome,
+    mode: state.tokenMode,
+    grant_type: p.grant_type,
+    redirect_uri: p.redirect_uri,
+    code_verifier: p.code_verifier ? true : false,
+    client_auth: ctx.get('authorization') ? 'client_secret_basic' : (ctx.oidc?.body?.client_secret ? 'client_secret_post' : 'none'),
+    content_type: ctx.get('content-type'),
+  });
+  if (state.tokenRequests.length > 200) state.tokenRequests.shift();
+}
+
+// ---------------------------------------------------------------------------------------------
+// server
+// ---------------------------------------------------------------------------------------------
+
+let handler = (req, res) => { res.statusCode = 503; res.end(); };
+const server = http.createServer((req, res) => handler(req, res));
+server.keepAliveTimeout = 5000;
+
+await new Promise((resolve, reject) => {
+  server.once('error', reject);
+  server.listen(cfg.port, cfg.host, resolve);
+});
+const { port } = server.address();
+
+const origin = (cfg.publicOrigin || `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:{port}`)
+  .replace('{port}', String(port)).replace(/\/+$/, '');
+const base = `/application/o/${cfg.slug}/`;
+const issuer = `${origin}${base}`;
+const RESOURCE = `urn:authentik:proxy:${encodeURIComponent(cfg.clientId)}`;
+
+const ROUTES = {
+  authorization: '/application/o/authorize/',
+  token: '/application/o/token/',
+  userinfo: '/application/o/userinfo/',
+  introspection: '/application/o/introspect/',
+  revocation: '/application/o/revoke/',
+  end_session: `${base}end-session/`,
+  jwks: `${base}jwks/`,
+};
+const DISCOVERY = `${base}.well-known/openid-configuration`;
+
+const hashSid = (sid) => (sid ? sha256hex(sid) : undefined);
+
+const configuration = {
+  clients: [{
+    client_id: cfg.clientId,
+    client_secret: cfg.clientSecret,
+    client_name: `authentik proxy provider (${cfg.slug})`,
+    application_type: 'web',
+    // the patterns in REDIRECT_URI_PATTERNS are what really decides (see redirectUriAllowed below)
+    redirect_uris: ['http://127.0.0.1/outpost.goauthentik.io/callback?X-authentik-auth-callback=true'],
+    post_logout_redirect_uris: ['http://127.0.0.1/'],
+    response_types: ['code'],
+    grant_types: ['authorization_code'],
+    token_endpoint_auth_method: 'client_secret_post', // client_secret_basic is accepted too
+    id_token_signed_response_alg: cfg.alg,
+    require_auth_time: true,
+  }],
+  clientDefaults: { id_token_signed_response_alg: cfg.alg },
+  clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
+  responseTypes: ['code'],
+  scopes: SCOPES,
+  claims: {
+    acr: null,
+    sid: null,
+    auth_time: null,
+    iss: null,
+    openid: ['sub', 'acr', 'amr'],
+    profile: ['name', 'given_name', 'preferred_username', 'nickname', 'groups'],
+    email: ['email', 'email_verified'],
+    entitlements: ['entitlements', 'roles'],
+    ak_proxy: ['ak_proxy'],
+  },
+  conformIdTokenClaims: false,
+  allowOmittingSingleRegisteredRedirectUri: false,
+  acrValues: [ACR],
+  routes: ROUTES,
+  adapter: MapAdapter,
+  jwks: { keys: privateJwks },
+  enabledJWA: { idTokenSigningAlgValues: [cfg.alg] },
+  cookies: {
+    keys: [sha256hex(`cookie-key-${cfg.clientSecret}`)],
+    long: { signed: true, httpOnly: true, sameSite: 'lax' },
+    short: { signed: true, httpOnly: true, sameSite: 'lax' },
+  },
+  pkce: { required: () => cfg.pkceRequired, methods: ['S256'] },
+  ttl: {
+    AccessToken: cfg.tokenTtl,
+    IdToken: cfg.tokenTtl,
+    AuthorizationCode: cfg.codeTtl,
+    Interaction: 600,
+    Session: 86400,
+    Grant: 86400,
+  },
+  features: {
+    devInteractions: { enabled: false },
+    pushedAuthorizationRequests: { enabled: false }, // authentik has no PAR endpoint
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    userinfo: { enabled: true },
+    rpInitiatedLogout: {
+      enabled: true,
+      logoutSource: async (ctx, form) => {
+        const auto = cfg.logoutAutoConfirm;
+        const f = auto ? form.replace('</form>', '<input type="hidden" name="logout" value="yes"/></form>') : form;
+        ctx.type = 'html';
+        ctx.body = page('Log out - authentik (test IdP)', `
+<h1 id="logout-title">${auto ? 'Logging out&hellip;' : 'Do you want to log out?'}</h1>
+${f}
+<button id="logout-confirm" type="submit" form="op.logoutForm" name="logout" value="yes">Yes, log me out</button>
+${auto ? `<script>document.getElementById('op.logoutForm').submit();</script>`
+    : '<button id="logout-cancel" type="submit" form="op.logoutForm">No, stay logged in</button>'}`);
+      },
+      postLogoutSuccessSource: async (ctx) => {
+        ctx.type = 'html';
+        ctx.body = page('Logged out - authentik (test IdP)', '<h1 id="logout-success">You have been logged out.</h1>');
+      },
+    },
+    resourceIndicators: {
+      enabled: true,
+      // a plain authorize request (no `resource`) is for the provider's own access token
+      defaultResource: async (ctx, client, oneOf) => (oneOf ? (oneOf.includes(RESOURCE) ? RESOURCE : oneOf[0]) : RESOURCE),
+      useGrantedResource: async () => true,
+      getResourceServerInfo: async (ctx, resource, client) => {
+        if (resource !== RESOURCE) throw new errors.InvalidTarget();
+        return {
+          scope: SCOPES.join(' '),
+          audience: client.clientId,
+          accessTokenTTL: cfg.tokenTtl,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: cfg.alg === 'HS256' ? { alg: 'HS256', key: client.clientSecret } : { alg: cfg.alg } },
+        };
+      },
+    },
+  },
+  // authentik's claims for the JWT access token (the id_token gets them via findAccount)
+  async extraTokenClaims(ctx, token) {
+    if (token.kind !== 'AccessToken') return undefined;
+    const user = usersBySub.get(token.accountId);
+    if (!user) return undefined;
+    const src = ctx.oidc.entities.AuthorizationCode || ctx.oidc.entities.RefreshToken || {};
+    return {
+      auth_time: src.authTime,
+      acr: src.acr || ACR,
+      amr: src.amr || ['pwd'],
+      sid: hashSid(token.sid || src.sid),
+      ...scopeClaims(user, token.scopes),
+      azp: token.clientId,
+      uid: crypto.randomBytes(20).toString('hex'),
+    };
+  },
+  formats: {
+    customizers: {
+      // oidc-provider writes typ "at+jwt" and a client_id claim; authentik (PyJWT) writes typ
+      // "JWT" and no client_id. Also put the claims in authentik's order.
+      async jwt(ctx, token, jwt) {
+        const p = jwt.payload;
+        const order = ['iss', 'sub', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'amr', 'sid', 'jti'];
+        const out = {};
+        for (const k of order) if (p[k] !== undefined) out[k] = p[k];
+        for (const [k, v] of Object.entries(p)) {
+          if (k !== 'client_id' && !(k in out) && v !== undefined) out[k] = v;
+        }
+        // azp, uid and scope last, as authentik adds them to the id_token structure
+        for (const k of ['azp', 'uid', 'scope']) {
+          if (k in out) { const v = out[k]; delete out[k]; out[k] = v; }
+        }
+        jwt.payload = out;
+        jwt.header = { typ: 'JWT' };
+      },
+    },
+  },
+  async findAccount(ctx, sub) {
+    const user = usersBySub.get(sub);
+    if (!user) return undefined;
+    return {
+      accountId: sub,
+      async claims(use, scope) {
+        return { sub, ...scopeClaims(user, new Set(String(scope || '').split(' '))) };
+      },
+    };
+  },
+  // implicit consent (authentik's default-provider-authorization-implicit-consent)
+  async loadExistingGrant(ctx) {
+    const { client, session } = ctx.oidc;
+    if (!session?.accountId) return undefined;
+    const grantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(client.clientId);
+    let grant = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+    if (grant && grant.accountId !== session.accountId) grant = undefined;
+    if (!grant) grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+    grant.addOIDCScope([...ctx.oidc.requestParamOIDCScopes].join(' '));
+    const claims = [...(ctx.oidc.requestParamClaims || [])];
+    if (claims.length) grant.addOIDCClaims(claims);
+    for (const [identifier, rs] of Object.entries(ctx.oidc.resourceServers || {})) {
+      const wanted = [...ctx.oidc.requestParamScopes].filter((s) => rs.scopes.has(s));
+      if (wanted.length) grant.addResourceScope(identifier, wanted.join(' '));
+    }
+    await grant.save();
+    return grant;
+  },
+  interactions: { url: async (ctx, interaction) => `/interaction/${interaction.uid}` },
+  async renderError(ctx, out) {
+    ctx.type = 'html';
+    ctx.body = page('Error - authentik (test IdP)', `<h1>Something went wrong</h1>
+<pre id="error">${esc(out.error)}</pre><pre id="error_description">${esc(out.error_description || '')}</pre>`);
+  },
+  // oidc-provider only makes outbound requests for client jwks_uri / sector_identifier_uri /
+  // request_uri, none of which is configured here. Refuse anything but loopback regardless.
+  httpOptions(url) {
+    if (!/^(127(?:\.\d{1,3}){3}|\[::1\]|localhost|.+\.localhost)$/i.test(url.hostname)) {
+      throw new Error(`test IdP refuses to contact non-loopback host ${url.hostname}`);
+    }
+    return {};
+  },
+  discovery: {
+    acr_values_supported: [ACR],
+    code_challenge_methods_supported: ['S256'],
+  },
+};
+
+const provider = new Provider(issuer, configuration);
+provider.proxy = true;
+
+// authentik-style regex matching of redirect URIs
+const { Client } = provider;
+const origRedirectUriAllowed = Client.prototype.redirectUriAllowed;
+Client.prototype.redirectUriAllowed = function redirectUriAllowed(value) {
+  if (this.clientId === cfg.clientId && fullMatch(REDIRECT_URI_PATTERNS, value)) return true;
+  return origRedirectUriAllowed.call(this, value);
+};
+const origPostLogoutAllowed = Client.prototype.postLogoutRedirectUriAllowed;
+Client.prototype.postLogoutRedirectUriAllowed = function postLogoutRedirectUriAllowed(value) {
+  if (this.clientId === cfg.clientId && fullMatch(POST_LOGOUT_PATTERNS, value)) return true;
+  return origPostLogoutAllowed.call(this, value);
+};
+
+// authentik always puts `sid` in its tokens; oidc-provider only for back-channel-logout clients
+const origIncludeSid = Client.prototype.includeSid;
+Client.prototype.includeSid = function includeSid() {
+  return this.clientId === cfg.clientId || origIncludeSid.call(this);
+};
+
+// authentik's `sid` is a 64-hex hash of the session key; hash oidc-provider's sid the same way
+// so the id_token and the access token carry the same value
+const origIdPayload = provider.IdToken.prototype.payload;
+provider.IdToken.prototype.payload = async function payload() {
+  const p = await origIdPayload.call(this);
+  if (typeof p.sid === 'string') p.sid = hashSid(p.sid);
+  if (p.jti === undefined) p.jti = crypto.randomBytes(16).toString('hex'); // authentik id_tokens have a jti
+  return p;
+};
+
+provider.on('grant.success', (ctx) => recordTokenRequest(ctx, 'success'));
+provider.on('grant.error', (ctx, err) => recordTokenRequest(ctx, `error:${err.error || err.message}`));
+provider.on('server_error', (ctx, err) => console.error('[idp] server_error', ctx?.method, ctx?.path, err));
+
+// fail fast on a bad static client configuration (oidc-provider builds static clients lazily)
+if (!(await Client.find(cfg.clientId))) throw new Error('client configuration invalid');
+
+// ---------------------------------------------------------------------------------------------
+// token endpoint test modes
+// ---------------------------------------------------------------------------------------------
+
+function mutateJwt(jwt, mode, { nonce = false } = {}) {
+  const d = decodeJws(jwt);
+  if (!d) return jwt;
+  const now = epoch();
+  const header = { ...d.header };
+  const payload = { ...d.payload };
+  switch (mode) {
+    case 'bad_signature': {
+      const [h, p, s] = jwt.split('.');
+      const sig = Buffer.from(s, 'base64url');
+      sig[0] ^= 0x01;
+      return `${h}.${p}.${b64u(sig)}`;
+    }
+    case 'wrong_key':
+      return signJws(header, payload, { secret: `${cfg.clientSecret}-wrong`, key: crypto.createPrivateKey({ key: generateKey(cfg.alg), format: 'jwk' }) });
+    case 'wrong_issuer': payload.iss = `${origin}/application/o/some-other-app/`; break;
+    case 'wrong_audience': payload.aud = `${cfg.clientId}-other`; if (payload.azp) payload.azp = payload.aud; break;
+    case 'expired': payload.iat = now - 7200; payload.exp = now - 3600; break;
+    case 'not_yet_valid': payload.nbf = now + 3600; payload.iat = now + 3600; payload.exp = now + 7200; break;
+    case 'alg_none': return signJws({ alg: 'none', typ: 'JWT' }, payload, { alg: 'none' });
+    case 'nonce_mismatch': if (!nonce) return jwt; payload.nonce = `${payload.nonce || ''}-mismatch`; break;
+    default: return jwt;
+  }
+  return signJws(header, payload);
+}
+
+function applyTokenMode(body, mode) {
+  switch (mode) {
+    case 'opaque_access_token': body.access_token = crypto.randomBytes(32).toString('base64url'); break;
+    case 'no_id_token': delete body.id_token; break;
+    case 'nonce_mismatch': if (body.id_token) body.id_token = mutateJwt(body.id_token, mode, { nonce: true }); break;
+    default:
+      body.access_token = mutateJwt(body.access_token, mode);
+      if (body.id_token) body.id_token = mutateJwt(body.id_token, mode);
+  }
+}
+
+function takeTokenMode() {
+  const mode = state.tokenMode;
+  if (state.tokenModeOnce && mode !== 'ok') { state.tokenMode = 'ok'; state.tokenModeOnce = false; }
+  return mode;
+}
+
+// ---------------------------------------------------------------------------------------------
+// client authentication for our own introspection / revocation handlers
+// ---------------------------------------------------------------------------------------------
+
+function clientAuthenticated(ctx, body) {
+  const auth = ctx.get('authorization');
+  let id; let secret;
+  if (/^basic /i.test(auth)) {
+    const raw = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+    const i = raw.indexOf(':');
+    if (i < 0) return false;
+    try {
+      id = decodeURIComponent(raw.slice(0, i).replace(/\+/g, ' '));
+      secret = decodeURIComponent(raw.slice(i + 1).replace(/\+/g, ' '));
+    } catch { return false; }
+  } else {
+    id = body.client_id; secret = body.client_secret;
+  }
+  return id === cfg.clientId && typeof secret === 'string' && safeEqual(secret, cfg.clientSecret);
+}
+
+function isRevoked(payload) {
+  for (const [jti, exp] of state.revokedJti) if (exp <= epoch()) state.revokedJti.delete(jti);
+  return state.revokedJti.has(payload.jti);
+}
+
+// ---------------------------------------------------------------------------------------------
+// front middleware: authentik paths, interactions, test admin endpoints
+// ---------------------------------------------------------------------------------------------
+
+const SLASHLESS = new Map([
+  ROUTES.authorization, ROUTES.userinfo, ROUTES.jwks, ROUTES.end_session, base, '/-/health/live/', '/-/health/ready/',
+].map((p) => [p.replace(/\/$/, ''), p]));
+
+function json(ctx, status, body) {
+  ctx.status = status;
+  ctx.type = 'application/json';
+  ctx.body = body;
+}
+
+provider.use(async (ctx, next) => {
+  const t0 = Date.now();
+  try {
+    await front(ctx, next);
+  } finally {
+    log(`${ctx.method} ${ctx.originalUrl} -> ${ctx.status} (${Date.now() - t0} ms)`);
+  }
+});
+
+async function front(ctx, next) {
+  const p = ctx.path;
+
+  // --- health
+  if (p === '/-/health/live/' || p === '/-/health/ready/') { ctx.status = 204; return; }
+
+  // --- Django APPEND_SLASH for GETs
+  if ((ctx.method === 'GET' || ctx.method === 'HEAD') && SLASHLESS.has(p)) {
+    ctx.status = 301;
+    ctx.redirect(`${SLASHLESS.get(p)}${ctx.search}`);
+    return;
+  }
+
+  // --- /application/o/<slug>/ redirects to discovery, as authentik does
+  if (p === base && ctx.method === 'GET') { ctx.redirect(DISCOVERY); return; }
+
+  // --- discovery at authentik's paths (oidc-provider hard-codes /.well-known/openid-configuration)
+  if (p === DISCOVERY || p === `/.well-known/oauth-authorization-server${base}` || p === '/.well-known/openid-configuration') {
+    ctx.path = '/.well-known/openid-configuration';
+    await next();
+    if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object') {
+      const d = ctx.body;
+      delete d.authorization_response_iss_parameter_supported;
+      d.id_token_signing_alg_values_supported = [cfg.alg];
+      d.subject_types_supported = ['public'];
+      d.token_endpoint_auth_methods_supported = ['client_secret_post', 'client_secret_basic'];
+      d.response_modes_supported = ['query'];
+      d.claims_supported = [...new Set([...(d.claims_supported || []), 'aud', 'exp', 'iat', 'nonce'])];
+      ctx.set('Access-Control-Allow-Origin', '*');
+    }
+    return;
+  }
+
+  // --- JWKS: authentik serves `{}` when there is no signing key (HS256)
+  if (p === ROUTES.jwks && ctx.method === 'GET') {
+    ctx.set('Access-Control-Allow-Origin', '*');
+    json(ctx, 200, publicJwks());
+    return;
+  }
+
+  // --- authorize: authentik defaults to all scopes when none are requested
+  if (p === ROUTES.authorization && ctx.method === 'GET' && ctx.query.scope === undefined && ctx.query.client_id) {
+    ctx.querystring = querystring.stringify({ ...ctx.query, scope: DEFAULT_SCOPE });
+  }
+
+  // --- end-session: oidc-provider ignores post_logout_redirect_uri unless a client is named;
+  //     authentik's end-session is per application, so name our (only) client
+  if (p === ROUTES.end_session && ctx.method === 'GET' && ctx.query.post_logout_redirect_uri
+      && !ctx.query.client_id && !ctx.query.id_token_hint) {
+    ctx.querystring = querystring.stringify({ ...ctx.query, client_id: cfg.clientId });
+  }
+
+  // --- token endpoint with test modes
+  if (p === ROUTES.token && ctx.method === 'POST') {
+    const mode = takeTokenMode();
+    if (mode === 'invalid_grant' || mode === 'server_error' || mode === 'garbage') {
+      ctx.req.resume();
+      recordTokenRequest(ctx, `forced:${mode}`);
+      if (mode === 'invalid_grant') {
+        json(ctx, 400, { error: 'invalid_grant', error_description: 'The provided authorization grant or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client' });
+      } else if (mode === 'server_error') {
+        json(ctx, 500, { error: 'server_error' });
+      } else {
+        ctx.status = 200; ctx.type = 'text/html'; ctx.body = '<html>not json</html>';
+      }
+      return;
+    }
+    await next();
+    if (mode !== 'ok' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && ctx.body.access_token) {
+      applyTokenMode(ctx.body, mode);
+    }
+    return;
+  }
+
+  // --- userinfo: oidc-provider refuses access tokens that carry an audience, authentik doesn't
+  if (p === ROUTES.userinfo && (ctx.method === 'GET' || ctx.method === 'POST')) {
+    const m = /^Bearer\s+(\S+)$/i.exec(ctx.get('authorization'));
+    let token = m?.[1];
+    if (!token && ctx.method === 'POST' && ctx.is('application/x-www-form-urlencoded')) token = (await readBody(ctx)).access_token;
+    const payload = token ? verifyOwnJws(token, issuer) : null;
+    if (!payload || isRevoked(payload) || !String(payload.scope || '').split(' ').includes('openid')) {
+      ctx.set('WWW-Authenticate', 'Bearer realm="authentik", error="invalid_token"');
+      json(ctx, 401, { error: 'invalid_token' });
+      return;
+    }
+    const user = usersBySub.get(payload.sub);
+    if (!user) { json(ctx, 401, { error: 'invalid_token' }); return; }
+    json(ctx, 200, { sub: user.sub, ...scopeClaims(user, new Set(payload.scope.split(' '))) });
+    return;
+  }
+
+  // --- introspection and revocation of our JWT access tokens
+  if ((p === ROUTES.introspection || p === ROUTES.revocation) && ctx.method === 'POST') {
+    const body = await readBody(ctx);
+    if (!clientAuthenticated(ctx, body)) {
+      json(ctx, 401, { error: 'invalid_client' });
+      return;
+    }
+    const payload = body.token ? verifyOwnJws(body.token, issuer) : null;
+    if (p === ROUTES.revocation) {
+      if (payload?.jti) state.revokedJti.set(payload.jti, payload.exp);
+      ctx.status = 200; ctx.body = '';
+      return;
+    }
+    if (!payload || isRevoked(payload) || payload.aud !== cfg.clientId) { json(ctx, 200, { active: false }); return; }
+    json(ctx, 200, {
+      ...payload, active: true, client_id: cfg.clientId, token_type: 'access_token',
+    });
+    return;
+  }
+
+  // --- interactions: login form and implicit consent
+  const im = /^\/interaction\/([^/]+)(\/login|\/abort)?\/?$/.exec(p);
+  if (im) { await interaction(ctx, im[2]); return; }
+
+  // --- test admin endpoints
+  if (p.startsWith('/-/test/')) { await admin(ctx, p.slice('/-/test/'.length)); return; }
+
+  await next();
+
+  // RFC 9207 `iss` on the authorization response: oidc-provider always adds it, authentik doesn't
+  if (!cfg.issParam && (ctx.status === 302 || ctx.status === 303)) {
+    const loc = ctx.response.get('Location');
+    if (loc && loc.includes('iss=')) {
+      try {
+        const u = new URL(loc);
+        if (u.searchParams.get('iss') === issuer && (u.searchParams.has('code') || u.searchParams.has('error'))) {
+          u.searchParams.delete('iss');
+          ctx.set('Location', u.href);
+        }
+      } catch { /* not a URL we care about */ }
+    }
+  }
+}
+
+async function finishInteraction(ctx, result) {
+  const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+  ctx.status = 303;
+  ctx.redirect(returnTo);
+}
+
+async function loginResult(user) {
+  return {
+    login: {
+      accountId: user.sub, acr: ACR, amr: ['pwd'], remember: true,
+    },
+  };
+}
+
+async function interaction(ctx, action) {
+  ctx.set('Cache-Control', 'no-store');
+  let details;
+  try {
+    details = await provider.interactionDetails(ctx.req, ctx.res);
+  } catch (err) {
+    ctx.status = 400;
+    ctx.type = 'html';
+    ctx.body = page('Error - authentik (test IdP)', `<h1>Login session expired</h1><pre id="error">${esc(err.message)}</pre>`);
+    return;
+  }
+  const { uid, prompt, params } = details;
+
+  if (action === '/abort') {
+    await finishInteraction(ctx, { error: 'access_denied', error_description: 'End-User aborted interaction' });
+    return;
+  }
+
+  if (prompt.name === 'consent') {
+    const grant = details.grantId
+      ? await provider.Grant.find(details.grantId)
+      : new provider.Grant({ accountId: details.session.accountId, clientId: params.client_id });
+    const d = prompt.details;
+    if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(' '));
+    if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
+    if (d.missingResourceScopes) {
+      for (const [indicator, scopes] of Object.entries(d.missingResourceScopes)) grant.addResourceScope(indicator, scopes.join(' '));
+    }
+    await finishInteraction(ctx, { consent: { grantId: await grant.save() } });
+    return;
+  }
+
+  if (prompt.name !== 'login') {
+    ctx.status = 400;
+    ctx.body = `unsupported prompt ${prompt.name}`;
+    return;
+  }
+
+  if (action === '/login') {
+    if (ctx.method !== 'POST') { ctx.status = 405; return; }
+    const body = await readBody(ctx);
+    const user = usersByName.get(String(body.username || ''));
+    if (!user || !safeEqual(String(body.password || ''), user.password)) {
+      ctx.status = 401;
+      ctx.type = 'html';
+      ctx.body = loginPage(uid, params.client_id, { error: 'Invalid username or password', username: body.username });
+      return;
+    }
+    await finishInteraction(ctx, await loginResult(user));
+    return;
+  }
+
+  if (cfg.autoLogin) {
+    const user = usersByName.get(cfg.autoLogin);
+    if (!user) throw new Error(`IDP_AUTO_LOGIN user ${cfg.autoLogin} not configured`);
+    await finishInteraction(ctx, await loginResult(user));
+    return;
+  }
+
+  ctx.type = 'html';
+  ctx.body = loginPage(uid, params.client_id, { username: params.login_hint });
+}
+
+async function admin(ctx, what) {
+  const q = ctx.query;
+  switch (what) {
+    case 'token-mode': {
+      if (q.mode !== undefined) {
+        if (!TOKEN_MODES.has(q.mode)) { json(ctx, 400, { error: `unknown mode, one of ${[...TOKEN_MODES].join(' ')}` }); return; }
+        state.tokenMode = q.mode;
+        state.tokenModeOnce = bool(q.once);
+      }
+      json(ctx, 200, { mode: state.tokenMode, once: state.tokenModeOnce });
+      return;
+    }
+    case 'fail-token': {
+      state.tokenMode = bool(q.on, true) ? 'invalid_grant' : 'ok';
+      state.tokenModeOnce = bool(q.once);
+      json(ctx, 200, { mode: state.tokenMode, once: state.tokenModeOnce });
+      return;
+    }
+    case 'token-requests': {
+      const list = state.tokenRequests.slice();
+      if (bool(q.clear)) state.tokenRequests.length = 0;
+      json(ctx, 200, list);
+      return;
+    }
+    case 'logout-all': {
+      let n = 0;
+      for (const k of store.keys()) if (k.startsWith('Session:')) { store.delete(k); n += 1; }
+      json(ctx, 200, { sessions_removed: n });
+      return;
+    }
+    default:
+      json(ctx, 404, { error: 'unknown test endpoint' });
+  }
+}
+
+handler = provider.callback();
+
+// ---------------------------------------------------------------------------------------------
+// ready
+// ---------------------------------------------------------------------------------------------
+
+if (cfg.jwksOut) {
+  fs.mkdirSync(path.dirname(path.resolve(cfg.jwksOut)), { recursive: true });
+  fs.writeFileSync(cfg.jwksOut, `${JSON.stringify(publicJwks())}\n`);
+}
+
+const ready = {
+  ready: true,
+  issuer,
+  port,
+  client_id: cfg.clientId,
+  client_secret: cfg.clientSecret,
+  users: users.map((u) => ({ username: u.username, password: u.password, sub: u.sub })),
+  alg: cfg.alg,
+  kid: signingJwk?.kid ?? null,
+  origin,
+  slug: cfg.slug,
+  discovery: `${origin}${DISCOVERY}`,
+  authorization_endpoint: `${origin}${ROUTES.authorization}`,
+  token_endpoint: `${origin}${ROUTES.token}`,
+  end_session_endpoint: `${origin}${ROUTES.end_session}`,
+  jwks_uri: `${origin}${ROUTES.jwks}`,
+  jwks_file: cfg.jwksOut || null,
+  token_ttl: cfg.tokenTtl,
+  token_mode: state.tokenMode,
+  pid: process.pid,
+  startup_ms: Date.now() - STARTED,
+};
+const line = JSON.stringify(ready);
+if (cfg.readyFile) {
+  const tmp = `${cfg.readyFile}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, `${line}\n`);
+  fs.renameSync(tmp, cfg.readyFile); // atomic: a watcher never sees half a line
+}
+process.stdout.write(`${line}\n`);
+
+let stopping = false;
+function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  log(`${signal}: shutting down`);
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+  setTimeout(() => process.exit(0), 2000).unref();
+}
+process.on('SIGTERM', () => stop('SIGTERM'));
+process.on('SIGINT', () => stop('SIGINT'));

@@ -1,0 +1,28 @@
+//! Harness for the integration tests of ngx_http_authentik_module.
+//!
+//! Every test starts its own nginx (own prefix directory, own loopback port) with the module
+//! loaded, plus its own echo upstream, so tests run in parallel. The nginx binary and the
+//! module come from `AUTHENTIK_TEST_NGINX` and `AUTHENTIK_TEST_MODULE` (see [`env`]).
+//!
+//! * [`nginx`]: configuration rendering, start/stop, `nginx -t`.
+//! * [`echo`]: the upstream that reports what nginx passed on.
+//! * [`client`]: a raw HTTP/1.1 client that can send hostile headers.
+//! * [`tokens`]: authentik-shaped JWTs and the key fixtures.
+//! * [`session`]: sealed session cookies, through `authentik-core`.
+//! * [`snippets`]: the configuration blocks most tests share.
+
+pub mod client;
+pub mod echo;
+pub mod env;
+pub mod nginx;
+pub mod session;
+pub mod snippets;
+pub mod tmp;
+pub mod tokens;
+
+pub use client::{Request, Response};
+pub use echo::{Echo, Seen};
+pub use nginx::{Conf, Nginx, NginxT};
+pub use session::{cookie_header, default_cookie_name, seal_for, session, tamper_value};
+pub use snippets::{provider, server, PROXY};
+pub use tokens::*;
