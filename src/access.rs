@@ -5,32 +5,37 @@ use std::rc::Rc;
 use authentik_core::identity::Identity;
 use authentik_core::policy::{group_requirement_met, require_values_pass};
 use authentik_core::provider::{Failure, Provider};
+use authentik_core::request::RequestKind;
 use ngx::core::Pool;
 use ngx::ffi::{
     ngx_array_push, ngx_conf_t, ngx_http_complex_value, ngx_http_complex_value_t,
     ngx_http_core_main_conf_t, ngx_http_handler_pt, ngx_http_phases_NGX_HTTP_ACCESS_PHASE,
     ngx_http_request_t, ngx_int_t, ngx_str_t, ngx_time, NGX_DECLINED, NGX_ERROR,
-    NGX_HTTP_FORBIDDEN, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_FOUND, NGX_HTTP_UNAUTHORIZED,
-    NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
+    NGX_HTTP_FORBIDDEN, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
+    NGX_HTTP_UNAUTHORIZED, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
 };
 use ngx::http::{HttpModule, HttpModuleMainConf, NgxHttpCoreModule};
 
-use crate::conf::{LocConf, MainConf};
+use crate::conf::{LocConf, MainConf, Unauthenticated};
+use crate::endpoints::{self, Exchange};
 use crate::ffi::{bytes, guard, request_confs};
-use crate::headers::{add_identity_headers, add_response_header, strip_client_identity_headers};
+use crate::headers::{
+    add_identity_headers, add_response_header, cookie_headers, request_header,
+    strip_client_identity_headers,
+};
 use crate::Module;
 
 /// Endpoints of the outpost that the module answers itself.
 pub const OUTPOST_PREFIX: &[u8] = b"/outpost.goauthentik.io/";
-
-/// Most `Cookie` headers read from one request.
-const MAX_COOKIE_HEADERS: usize = 32;
 
 /// What the access handler decided, kept for the variables.
 pub struct RequestCtx {
     pub provider: *const Provider,
     pub identity: Option<Rc<Identity>>,
     pub status: &'static str,
+    /// `$authentik_token_request_body` while a code exchange runs.
+    pub token_request_body: Option<String>,
+    pub exchange: Option<Exchange>,
 }
 
 /// Register the handler in the access phase.
@@ -88,11 +93,11 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> Result<ngx_int_t, &'static str> 
         };
         let ctx = request_ctx(r, provider)?;
         if bytes(&(*r).uri).starts_with(OUTPOST_PREFIX) {
-            return Ok(NGX_HTTP_NOT_FOUND as ngx_int_t);
+            return endpoints::handle(r, provider, ctx);
         }
         match authenticate(r, main, provider) {
             Ok(identity) => authorize(r, loc, provider, ctx, identity),
-            Err(failure) => Ok(unauthenticated(r, provider, ctx, failure)),
+            Err(failure) => unauthenticated(r, loc, provider, ctx, failure),
         }
     }
 }
@@ -104,27 +109,22 @@ unsafe fn authenticate(
     main: &MainConf,
     provider: &Provider,
 ) -> Result<Rc<Identity>, Failure> {
-    let mut cookies: [&[u8]; MAX_COOKIE_HEADERS] = [&[]; MAX_COOKIE_HEADERS];
-    let mut count = 0;
-    // SAFETY: header names and values live in the request pool for the request's lifetime.
-    let authorization = unsafe {
-        crate::headers::for_each_header(&(*r).headers_in.headers, |h| {
-            if count < MAX_COOKIE_HEADERS && bytes(&h.key).eq_ignore_ascii_case(b"cookie") {
-                cookies[count] = bytes(&h.value);
-                count += 1;
-            }
-        });
-        (*r).headers_in
-            .authorization
-            .as_ref()
-            .map(|h| bytes(&h.value))
-    };
     let mut cache = main.cache.borrow_mut();
     let Some(cache) = cache.as_mut() else {
         return Err(Failure::Invalid("verified-token cache missing"));
     };
     let now = u64::try_from(ngx_time()).unwrap_or(0);
-    provider.authenticate(cache, &cookies[..count], authorization, now)
+    // SAFETY: header values live in the request pool for the request's lifetime.
+    unsafe {
+        let authorization = (*r)
+            .headers_in
+            .authorization
+            .as_ref()
+            .map(|h| bytes(&h.value));
+        cookie_headers(r, |cookies| {
+            provider.authenticate(cache, cookies, authorization, now)
+        })
+    }
 }
 
 /// # Safety
@@ -192,11 +192,12 @@ unsafe fn require_values_met(
 /// `r` must be a live request and `ctx` its context.
 unsafe fn unauthenticated(
     r: *mut ngx_http_request_t,
+    loc: &LocConf,
     provider: &Provider,
     ctx: &mut RequestCtx,
     failure: Failure,
-) -> ngx_int_t {
-    // SAFETY: `r` is live; uri, args and host live in its pool.
+) -> Result<ngx_int_t, &'static str> {
+    // SAFETY: `r` is live; uri, args, host and headers live in its pool.
     unsafe {
         if !provider.skip_paths.is_empty() {
             let subject = provider.skip_subject(
@@ -207,7 +208,7 @@ unsafe fn unauthenticated(
             );
             if provider.skip_paths.matches(&subject) {
                 ctx.status = "skipped";
-                return NGX_OK as ngx_int_t;
+                return Ok(NGX_OK as ngx_int_t);
             }
         }
         ctx.status = failure.status();
@@ -221,10 +222,35 @@ unsafe fn unauthenticated(
                 failure.reason()
             );
         }
-        if add_response_header(r, b"WWW-Authenticate", b"Bearer realm=\"authentik\"").is_err() {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        let redirect = provider.token_request.is_some()
+            && match loc.unauthenticated() {
+                Unauthenticated::Redirect => true,
+                Unauthenticated::Status401 => false,
+                Unauthenticated::Auto => request_kind(r).is_navigational(),
+            };
+        if redirect {
+            let rd = endpoints::current_url(r, provider);
+            return endpoints::start_login(r, provider, rd);
         }
-        NGX_HTTP_UNAUTHORIZED as ngx_int_t
+        add_response_header(r, b"WWW-Authenticate", b"Bearer realm=\"authentik\"")
+            .map_err(|()| "cannot add WWW-Authenticate")?;
+        Ok(NGX_HTTP_UNAUTHORIZED as ngx_int_t)
+    }
+}
+
+/// # Safety
+/// `r` must be a live request.
+unsafe fn request_kind<'a>(r: *mut ngx_http_request_t) -> RequestKind<'a> {
+    // SAFETY: header values live in the request pool.
+    unsafe {
+        let method = (*r).method as u32;
+        RequestKind {
+            method_is_get_or_head: method == NGX_HTTP_GET || method == NGX_HTTP_HEAD,
+            sec_fetch_mode: request_header(r, b"sec-fetch-mode"),
+            accept: request_header(r, b"accept"),
+            has_x_requested_with: request_header(r, b"x-requested-with").is_some(),
+            has_upgrade: request_header(r, b"upgrade").is_some(),
+        }
     }
 }
 
@@ -262,6 +288,8 @@ unsafe fn request_ctx<'a>(
             provider,
             identity: None,
             status: "missing",
+            token_request_body: None,
+            exchange: None,
         });
         if ctx.is_null() {
             return Err("out of memory for the request context");

@@ -282,3 +282,42 @@ pub unsafe fn pool_copy(r: *mut ngx_http_request_t, value: &[u8]) -> Option<ngx_
         })
     }
 }
+
+/// Most `Cookie` headers read from one request.
+const MAX_COOKIE_HEADERS: usize = 32;
+
+/// Call `f` with the values of the request's `Cookie` headers (no allocation).
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn cookie_headers<R>(r: *mut ngx_http_request_t, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+    let mut cookies: [&[u8]; MAX_COOKIE_HEADERS] = [&[]; MAX_COOKIE_HEADERS];
+    let mut count = 0;
+    // SAFETY: header names and values live in the request pool for the request's lifetime.
+    unsafe {
+        for_each_header(&(*r).headers_in.headers, |h| {
+            if count < MAX_COOKIE_HEADERS && bytes(&h.key).eq_ignore_ascii_case(b"cookie") {
+                cookies[count] = bytes(&h.value);
+                count += 1;
+            }
+        });
+    }
+    f(&cookies[..count])
+}
+
+/// The first request header named `name` (case-insensitive).
+///
+/// # Safety
+/// `r` must be a live request; the returned bytes live in its pool.
+pub unsafe fn request_header<'a>(r: *mut ngx_http_request_t, name: &[u8]) -> Option<&'a [u8]> {
+    let mut found = None;
+    // SAFETY: as in cookie_headers.
+    unsafe {
+        for_each_header(&(*r).headers_in.headers, |h| {
+            if found.is_none() && bytes(&h.key).eq_ignore_ascii_case(name) {
+                found = Some(bytes(&h.value));
+            }
+        });
+    }
+    found
+}

@@ -6,6 +6,7 @@
 mod access;
 mod conf;
 mod directives;
+mod endpoints;
 mod ffi;
 mod headers;
 mod provider_block;

@@ -7,7 +7,7 @@ use ngx::ffi::{
     ngx_str_t, NGX_ERROR, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX, NGX_OK,
 };
 
-use crate::access::existing_ctx;
+use crate::access::{existing_ctx, RequestCtx};
 use crate::ffi::{bytes, guard};
 use crate::headers::pool_copy;
 
@@ -26,9 +26,10 @@ enum Field {
     MetaApp,
     MetaVersion,
     Status,
+    TokenRequestBody,
 }
 
-const VARIABLES: [(&str, Field); 13] = [
+const VARIABLES: [(&str, Field); 14] = [
     ("authentik_username", Field::Username),
     ("authentik_groups", Field::Groups),
     ("authentik_entitlements", Field::Entitlements),
@@ -42,6 +43,7 @@ const VARIABLES: [(&str, Field); 13] = [
     ("authentik_meta_app", Field::MetaApp),
     ("authentik_meta_version", Field::MetaVersion),
     ("authentik_status", Field::Status),
+    ("authentik_token_request_body", Field::TokenRequestBody),
 ];
 
 const CLAIM_PREFIX: &str = "authentik_claim_";
@@ -97,16 +99,15 @@ unsafe fn add(
     Ok(())
 }
 
-fn field_value<'a>(
-    field: Field,
-    status: &'static str,
-    provider: Option<&'a Provider>,
-    identity: Option<&'a Identity>,
-) -> Option<&'a str> {
-    if let Field::Status = field {
-        return Some(status);
+fn field_value<'a>(field: Field, ctx: &'a RequestCtx) -> Option<&'a str> {
+    match field {
+        Field::Status => return Some(ctx.status),
+        Field::TokenRequestBody => return ctx.token_request_body.as_deref(),
+        _ => {}
     }
-    let (provider, identity) = (provider?, identity?);
+    // SAFETY: providers live in the configuration, which outlives every request.
+    let provider: &Provider = unsafe { ctx.provider.as_ref() }?;
+    let identity: &Identity = ctx.identity.as_deref()?;
     Some(match field {
         Field::Username => &identity.username,
         Field::Groups => &identity.groups,
@@ -120,7 +121,7 @@ fn field_value<'a>(
         Field::MetaProvider => &provider.meta_provider,
         Field::MetaApp => &provider.meta_app,
         Field::MetaVersion => authentik_core::META_VERSION,
-        Field::Status => status,
+        Field::Status | Field::TokenRequestBody => return None,
     })
 }
 
@@ -157,15 +158,7 @@ unsafe extern "C" fn field_variable(
         // the provider outlive the request.
         unsafe {
             let ctx = existing_ctx(r);
-            let value = match ctx {
-                Some(ctx) => field_value(
-                    field,
-                    ctx.status,
-                    ctx.provider.as_ref(),
-                    ctx.identity.as_deref(),
-                ),
-                None => None,
-            };
+            let value = ctx.and_then(|ctx| field_value(field, ctx));
             let Some(v) = v.as_mut() else {
                 return NGX_ERROR as ngx_int_t;
             };

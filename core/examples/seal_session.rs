@@ -20,7 +20,8 @@ fn main() -> Result<(), String> {
         .read_to_string(&mut token)
         .map_err(|e| e.to_string())?;
     let key = SealKey::derive(&secret, "session");
-    let cookies = seal_session(&key, cookie_name, token.trim().as_bytes()).map_err(|e| e.to_string())?;
+    let cookies =
+        seal_session(&key, cookie_name, token.trim().as_bytes()).map_err(|e| e.to_string())?;
     for (name, value) in cookies {
         println!("{name}={value}");
     }

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cookie;
 pub mod identity;
 pub mod keys;
+pub mod login;
 pub mod policy;
 pub mod provider;
 pub mod request;
@@ -18,6 +19,7 @@ pub mod seal;
 pub mod session;
 pub mod skip;
 pub mod token;
+pub mod url;
 
 /// `ngx_http_authentik_module/<version>`, the value of `$authentik_meta_version`.
 pub const META_VERSION: &str = concat!("ngx_http_authentik_module/", env!("CARGO_PKG_VERSION"));

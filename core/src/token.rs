@@ -327,32 +327,32 @@ fn decode<'a>(input: &[u8], out: &'a mut [u8]) -> Result<&'a [u8], TokenError> {
 
 /// Whether the `[`/`{` nesting outside JSON strings stays within `max`. A byte scan that
 /// tolerates invalid JSON (the parser rejects that later); it only bounds the depth the
-/// parser will see.
+/// parser will see. Strings are skipped in a tight inner loop, escapes included.
 fn depth_within(json: &[u8], max: usize) -> bool {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in json {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b'[' | b'{' => {
-                    depth += 1;
-                    if depth > max {
-                        return false;
+    let mut i = 0;
+    while let Some(&b) = json.get(i) {
+        i += 1;
+        match b {
+            b'"' => loop {
+                match json.get(i) {
+                    None => return true,
+                    Some(b'"') => {
+                        i += 1;
+                        break;
                     }
+                    Some(b'\\') => i += 2,
+                    Some(_) => i += 1,
                 }
-                b']' | b'}' => depth = depth.saturating_sub(1),
-                _ => {}
+            },
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
             }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
         }
     }
     true

@@ -132,7 +132,7 @@ function authorizeUrl(ready, params) {
 // Runs authorize -> (login form) -> callback. Returns the callback URL's parameters.
 async function authorize(ready, jar, {
   username = 'akadmin', password, pkce = true, nonce = true, scope = 'openid profile email entitlements ak_proxy',
-  redirectUri = callbackFor('http://app.localhost:8080'), extra = {}, expectForm,
+  redirectUri = callbackFor('http://app.localhost:8080'), extra = {},
 } = {}) {
   const user = ready.users.find((u) => u.username === username);
   const state = b64url(crypto.randomBytes(12));
@@ -173,7 +173,6 @@ async function authorize(ready, jar, {
     assert.ok([302, 303].includes(r.status), `unexpected ${r.status} at ${url}: ${r.text.slice(0, 300)}`);
     url = abs(url, r.location);
   }
-  if (expectForm !== undefined) assert.equal(sawForm, expectForm);
   throw new Error('too many redirects');
 }
 
@@ -361,6 +360,15 @@ describe('HS256 proxy provider (default)', () => {
     assert.ok(f.params.get('code'));
   });
 
+  test('/-/test/logout-all ends IdP sessions', async () => {
+    const j = new Jar();
+    assert.equal((await authorize(ready, j, { username: 'alice' })).sawForm, true);
+    assert.equal((await authorize(ready, j, { username: 'alice' })).sawForm, false);
+    const r = JSON.parse((await req(`${ready.origin}/-/test/logout-all`)).text);
+    assert.ok(r.sessions_removed >= 1);
+    assert.equal((await authorize(ready, j, { username: 'alice' })).sawForm, true);
+  });
+
   test('code reuse, wrong verifier, wrong secret are rejected', async () => {
     const reuse = await exchange(ready, flow);
     assert.equal(reuse.status, 400);
@@ -483,6 +491,18 @@ describe('HS256 proxy provider (default)', () => {
     await check('opaque_access_token', ({ body }) => assert.equal(body.access_token.split('.').length, 1));
     await check('nonce_mismatch', ({ body }, fl) => assert.notEqual(decode(body.id_token).payload.nonce, fl.nonce));
     await check('server_error', ({ status }) => assert.equal(status, 500));
+    await check('garbage', ({ status, body }) => { assert.equal(status, 200); assert.equal(typeof body, 'string'); });
+    await check('no_id_token', ({ body }) => { assert.ok(body.access_token); assert.equal(body.id_token, undefined); });
+    await check('wrong_key', ({ body }) => {
+      assert.ok(!hs256Valid(body.access_token, ready.client_secret));
+      assert.equal(decode(body.access_token).payload.iss, ready.issuer);
+    });
+    await check('not_yet_valid', ({ body }) => {
+      assert.ok(hs256Valid(body.access_token, ready.client_secret));
+      assert.ok(decode(body.access_token).payload.nbf > Date.now() / 1000 + 600);
+    });
+    const unknown = await req(`${o}/-/test/token-mode?mode=nope`);
+    assert.equal(unknown.status, 400);
 
     const log = JSON.parse((await req(`${o}/-/test/token-requests`)).text);
     assert.ok(log.length >= 10);
@@ -589,6 +609,7 @@ for (const alg of ['RS256', 'ES256']) {
         IDP_SIGNING_ALG: alg,
         IDP_JWKS_OUT: path.join(dir, 'jwks.json'),
         IDP_READY_FILE: path.join(dir, 'ready.json'),
+        IDP_AUTO_LOGIN: 'alice',
       });
       ({ ready } = idp);
     });
@@ -616,6 +637,7 @@ for (const alg of ['RS256', 'ES256']) {
     test('tokens are signed with the published key', async () => {
       const jwks = JSON.parse((await req(ready.jwks_uri)).text);
       const f = await authorize(ready, new Jar(), { username: 'alice' });
+      assert.equal(f.sawForm, false, 'IDP_AUTO_LOGIN skips the form');
       const t = await exchange(ready, f);
       assert.equal(t.status, 200, JSON.stringify(t.body));
       for (const tok of [t.body.access_token, t.body.id_token]) {

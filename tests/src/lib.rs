@@ -22,7 +22,7 @@ pub mod tokens;
 
 pub use client::{Request, Response};
 pub use echo::{Echo, Seen};
-pub use nginx::{Conf, Nginx, NginxT};
+pub use nginx::{free_port, nginx_t, Conf, Nginx, NginxT};
 pub use session::{cookie_header, default_cookie_name, seal_for, session, tamper_value};
 pub use snippets::{provider, server, PROXY};
 pub use tokens::*;

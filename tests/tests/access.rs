@@ -5,19 +5,28 @@ use authentik_integration::*;
 
 #[test]
 fn skip_path_lets_anonymous_requests_through_without_identity() {
-    let http = provider("app", "skip_path ^/public/;")
-        + &server("authentik app; location / { @PROXY@ }");
+    let http =
+        provider("app", "skip_path ^/public/;") + &server("authentik app; location / { @PROXY@ }");
     let ng = Conf::new(http).start();
 
     let r = ng.get("/public/logo.png");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.authentik_status(), "skipped");
     let up = r.upstream();
-    assert!(up.authentik_headers().is_empty(), "{:?}", up.authentik_headers());
+    assert!(
+        up.authentik_headers().is_empty(),
+        "{:?}",
+        up.authentik_headers()
+    );
     assert!(!up.has("X-Foo") && !up.has("Authorization"));
 
     // The path only (single mode), and the pattern is anchored only by its own `^`.
-    for path in ["/private", "/private?next=/public/x", "/app/public/x", "/publicity"] {
+    for path in [
+        "/private",
+        "/private?next=/public/x",
+        "/app/public/x",
+        "/publicity",
+    ] {
         let r = ng.get(path);
         assert_eq!(r.status, 401, "{path}: {}", r.text());
         assert_eq!(r.authentik_status(), "missing", "{path}");
@@ -27,8 +36,8 @@ fn skip_path_lets_anonymous_requests_through_without_identity() {
 
 #[test]
 fn skip_path_still_authenticates_a_valid_session() {
-    let http = provider("app", "skip_path ^/public/;")
-        + &server("authentik app; location / { @PROXY@ }");
+    let http =
+        provider("app", "skip_path ^/public/;") + &server("authentik app; location / { @PROXY@ }");
     let ng = Conf::new(http).start();
     let r = ng.send(&Request::get("/public/x").cookies(&session(&token())));
     assert_eq!(r.status, 200, "{}", r.text());
@@ -123,10 +132,16 @@ fn server_level_authentik_applies_to_locations_and_can_be_overridden() {
 
     assert_eq!(ng.get("/").status, 401);
     assert_eq!(ng.send(&Request::get("/").cookies(&app_cookie)).status, 200);
-    assert_eq!(ng.send(&Request::get("/").cookies(&app2_cookie)).status, 401);
+    assert_eq!(
+        ng.send(&Request::get("/").cookies(&app2_cookie)).status,
+        401
+    );
 
     // The location's provider wins: its cookie name, its meta values.
-    assert_eq!(ng.send(&Request::get("/two/").cookies(&app_cookie)).status, 401);
+    assert_eq!(
+        ng.send(&Request::get("/two/").cookies(&app_cookie)).status,
+        401
+    );
     let r = ng.send(&Request::get("/two/").cookies(&app2_cookie));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.upstream().one("X-authentik-meta-provider"), "app2");
@@ -171,6 +186,13 @@ fn require_group_is_inherited_and_overridable() {
         serde_json::json!(["users"]),
     )])));
     assert_eq!(ng.send(&Request::get("/").cookies(&outsider)).status, 403);
-    assert_eq!(ng.send(&Request::get("/users/").cookies(&outsider)).status, 200);
-    assert_eq!(ng.send(&Request::get("/").cookies(&session(&token()))).status, 200);
+    assert_eq!(
+        ng.send(&Request::get("/users/").cookies(&outsider)).status,
+        200
+    );
+    assert_eq!(
+        ng.send(&Request::get("/").cookies(&session(&token())))
+            .status,
+        200
+    );
 }

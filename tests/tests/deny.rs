@@ -79,7 +79,12 @@ fn forced_401_even_for_navigations() {
             .header("Accept", "text/html")
             .header("Sec-Fetch-Mode", "navigate"),
     );
-    assert_401(&ng, &r, "missing", "navigation with authentik_unauthenticated 401");
+    assert_401(
+        &ng,
+        &r,
+        "missing",
+        "navigation with authentik_unauthenticated 401",
+    );
 }
 
 #[test]
@@ -101,7 +106,12 @@ fn expiry_within_the_leeway_is_accepted() {
     let ng = site("");
     let token = hs256(&claims_with(&[("exp", json!(now() - 10))]));
     let r = ng.send(&Request::get("/").cookies(&session(&token)));
-    assert_eq!(r.status, 200, "10 s past exp is within the 60 s leeway: {}", r.text());
+    assert_eq!(
+        r.status,
+        200,
+        "10 s past exp is within the 60 s leeway: {}",
+        r.text()
+    );
     assert_eq!(r.authentik_status(), "ok");
 }
 
@@ -110,8 +120,14 @@ fn not_yet_valid_tokens_are_rejected() {
     let ng = site("");
     let now = now();
     for (what, claims) in [
-        ("nbf in the future", claims_with(&[("nbf", json!(now + 600))])),
-        ("iat in the future", claims_with(&[("iat", json!(now + 600))])),
+        (
+            "nbf in the future",
+            claims_with(&[("nbf", json!(now + 600))]),
+        ),
+        (
+            "iat in the future",
+            claims_with(&[("iat", json!(now + 600))]),
+        ),
     ] {
         let r = ng.send(&Request::get("/").cookies(&session(&hs256(&claims))));
         assert_eq!(r.status, 401, "{what}: {}", r.text());
@@ -127,8 +143,14 @@ fn tampered_or_garbage_cookies_get_401_invalid() {
     let good = session(&token());
     assert_eq!(good.len(), 1, "a default token fits one cookie");
     let sealed = &good[0].1;
-    let wrong_iss = hs256(&claims_with(&[("iss", json!("https://authentik.company/application/o/other/"))]));
-    let no_slash = hs256(&claims_with(&[("iss", json!("https://authentik.company/application/o/app"))]));
+    let wrong_iss = hs256(&claims_with(&[(
+        "iss",
+        json!("https://authentik.company/application/o/other/"),
+    )]));
+    let no_slash = hs256(&claims_with(&[(
+        "iss",
+        json!("https://authentik.company/application/o/app"),
+    )]));
     let wrong_aud = hs256(&claims_with(&[("aud", json!("another-client"))]));
     let no_exp = hs256(&claims_with(&[("exp", Value::Null)]));
     // Values that are well-formed single cookies: status `invalid`.
@@ -140,19 +162,29 @@ fn tampered_or_garbage_cookies_get_401_invalid() {
         ("percent garbage", "%00%ff%0d%0a".into()),
         (
             "other cookie secret",
-            seal_for(b"another-cookie-secret-that-is-long-enough!!", &name, &token())[0]
-                .1
-                .clone(),
+            seal_for(
+                b"another-cookie-secret-that-is-long-enough!!",
+                &name,
+                &token(),
+            )[0]
+            .1
+            .clone(),
         ),
         (
             "sealed for another cookie name",
-            seal_for(COOKIE_SECRET.as_bytes(), "authentik_nginx_00000000", &token())[0]
-                .1
-                .clone(),
+            seal_for(
+                COOKIE_SECRET.as_bytes(),
+                "authentik_nginx_00000000",
+                &token(),
+            )[0]
+            .1
+            .clone(),
         ),
         (
             "wrong signing secret",
-            session(&hs256_with(&claims(), b"not-the-client-secret"))[0].1.clone(),
+            session(&hs256_with(&claims(), b"not-the-client-secret"))[0]
+                .1
+                .clone(),
         ),
         ("alg none", session(&alg_none(&claims()))[0].1.clone()),
         (
@@ -164,7 +196,10 @@ fn tampered_or_garbage_cookies_get_401_invalid() {
                 .clone(),
         ),
         ("wrong issuer", session(&wrong_iss)[0].1.clone()),
-        ("issuer without trailing slash", session(&no_slash)[0].1.clone()),
+        (
+            "issuer without trailing slash",
+            session(&no_slash)[0].1.clone(),
+        ),
         ("wrong audience", session(&wrong_aud)[0].1.clone()),
         ("no exp", session(&no_exp)[0].1.clone()),
         ("not a jwt", session("not.a.jwt")[0].1.clone()),
@@ -276,10 +311,25 @@ fn require_values_must_be_non_empty_and_not_zero() {
     let with = |changes: &[(&str, Value)]| session(&hs256(&claims_with(changes)));
     for (what, cookies, path, expect) in [
         ("is_admin 1", with(&[("is_admin", json!(1))]), "/flag/", 200),
-        ("is_admin \"yes\"", with(&[("is_admin", json!("yes"))]), "/flag/", 200),
+        (
+            "is_admin \"yes\"",
+            with(&[("is_admin", json!("yes"))]),
+            "/flag/",
+            200,
+        ),
         ("is_admin 0", with(&[("is_admin", json!(0))]), "/flag/", 403),
-        ("is_admin \"0\"", with(&[("is_admin", json!("0"))]), "/flag/", 403),
-        ("is_admin \"\"", with(&[("is_admin", json!(""))]), "/flag/", 403),
+        (
+            "is_admin \"0\"",
+            with(&[("is_admin", json!("0"))]),
+            "/flag/",
+            403,
+        ),
+        (
+            "is_admin \"\"",
+            with(&[("is_admin", json!(""))]),
+            "/flag/",
+            403,
+        ),
         ("no is_admin", with(&[]), "/flag/", 403),
         ("both set", with(&[("is_admin", json!(1))]), "/both/", 200),
         (

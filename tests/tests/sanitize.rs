@@ -26,7 +26,10 @@ fn no_injected(headers: &[(String, String)]) {
         .iter()
         .filter(|(n, _)| n.trim().eq_ignore_ascii_case("X-Injected"))
         .collect();
-    assert!(bad.is_empty(), "a header was split: {bad:?}\nall: {headers:#?}");
+    assert!(
+        bad.is_empty(),
+        "a header was split: {bad:?}\nall: {headers:#?}"
+    );
 }
 
 #[test]
@@ -71,7 +74,12 @@ fn control_bytes_in_additional_header_names_never_split_a_header() {
         "X-Good": "ok",
     });
     let r = ng.send(&Request::get("/").cookies(&session(&hs256(&claims))));
-    assert!(r.status == 200 || r.status == 500, "{} {}", r.status, r.text());
+    assert!(
+        r.status == 200 || r.status == 500,
+        "{} {}",
+        r.status,
+        r.text()
+    );
     if r.status == 200 {
         let up = r.upstream();
         no_injected(&up.headers);
