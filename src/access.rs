@@ -2,6 +2,7 @@
 
 use std::rc::Rc;
 
+use authentik_core::cookie;
 use authentik_core::identity::Identity;
 use authentik_core::policy::{group_requirement_met, require_values_pass};
 use authentik_core::provider::{Failure, Provider};
@@ -20,8 +21,8 @@ use crate::conf::{LocConf, MainConf, Unauthenticated};
 use crate::endpoints::{self, Exchange};
 use crate::ffi::{bytes, guard, request_confs};
 use crate::headers::{
-    add_identity_headers, add_response_header, cookie_headers, request_header,
-    strip_client_identity_headers,
+    add_identity_headers, add_pool_response_header, add_response_header, cookie_headers,
+    request_header, strip_client_identity_headers,
 };
 use crate::Module;
 
@@ -222,6 +223,11 @@ unsafe fn unauthenticated(
                 failure.reason()
             );
         }
+        if failure != Failure::Missing && has_session_cookie(r, provider) {
+            for cookie in provider.clear_session_cookies() {
+                add_pool_response_header(r, b"Set-Cookie", cookie.as_bytes())?;
+            }
+        }
         let redirect = provider.token_request.is_some()
             && match loc.unauthenticated() {
                 Unauthenticated::Redirect => true,
@@ -235,6 +241,17 @@ unsafe fn unauthenticated(
         add_response_header(r, b"WWW-Authenticate", b"Bearer realm=\"authentik\"")
             .map_err(|()| "cannot add WWW-Authenticate")?;
         Ok(NGX_HTTP_UNAUTHORIZED as ngx_int_t)
+    }
+}
+
+/// # Safety
+/// `r` must be a live request.
+unsafe fn has_session_cookie(r: *mut ngx_http_request_t, provider: &Provider) -> bool {
+    // SAFETY: forwarded.
+    unsafe {
+        cookie_headers(r, |headers| {
+            cookie::find(headers, provider.cookie_name.as_bytes()).is_some()
+        })
     }
 }
 

@@ -18,7 +18,7 @@ use ngx::ffi::{
 
 use crate::access::{RequestCtx, OUTPOST_PREFIX};
 use crate::ffi::{bytes, guard};
-use crate::headers::{add_response_header, cookie_headers, pool_copy};
+use crate::headers::{add_pool_response_header, add_response_header, cookie_headers, pool_copy};
 
 /// A code exchange in flight: the login it completes and, once done, the token response.
 pub struct Exchange {
@@ -304,8 +304,7 @@ pub unsafe fn redirect(
     // SAFETY: every value is copied into the request pool before nginx keeps a pointer to it.
     unsafe {
         for cookie in cookies {
-            let value = pool_copy(r, cookie.as_bytes()).ok_or(OOM)?;
-            add_response_header(r, b"Set-Cookie", bytes(&value)).map_err(|()| OOM)?;
+            add_pool_response_header(r, b"Set-Cookie", cookie.as_bytes())?;
         }
         add_response_header(r, b"Cache-Control", b"no-store").map_err(|()| OOM)?;
         let value = pool_copy(r, location.as_bytes()).ok_or(OOM)?;

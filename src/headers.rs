@@ -263,6 +263,24 @@ pub unsafe fn add_response_header(
     }
 }
 
+/// Add a response header whose value is copied into the request pool first.
+///
+/// # Safety
+/// `r` must be a live request; `name` must be static.
+pub unsafe fn add_pool_response_header(
+    r: *mut ngx_http_request_t,
+    name: &'static [u8],
+    value: &[u8],
+) -> Result<(), &'static str> {
+    const OOM: &str = "out of memory for response headers";
+    // SAFETY: the copy lives in the request pool as long as the response.
+    unsafe {
+        let copy = pool_copy(r, value).ok_or(OOM)?;
+        add_response_header(r, name, bytes(&copy)).map_err(|()| OOM)?;
+    }
+    Ok(())
+}
+
 /// Copy `value` into the request pool.
 ///
 /// # Safety

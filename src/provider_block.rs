@@ -4,7 +4,7 @@
 use std::ffi::{c_char, c_void};
 use std::ptr;
 
-use authentik_core::keys::Algorithm;
+use authentik_core::keys::{Algorithm, KeySet};
 use authentik_core::provider::{
     check_cookie_secret, parse_seconds, read_secret_file, Mode, ProviderConfig,
 };
@@ -115,7 +115,7 @@ fn apply_setting(settings: &mut ProviderConfig, args: &[ngx_str_t]) -> Result<()
         "cookie_domain" => set(&mut settings.cookie_domain, one()?.trim_start_matches('.')),
         "cookie_name" => {
             let value = one()?;
-            if !authentik_core::sanitize::is_header_name(value) {
+            if !authentik_core::sanitize::is_cookie_name(value) {
                 return Err(format!("invalid cookie_name \"{value}\""));
             }
             set(&mut settings.cookie_name, value)
@@ -157,6 +157,8 @@ fn apply_setting(settings: &mut ProviderConfig, args: &[ngx_str_t]) -> Result<()
             let path = one()?;
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read jwks_file \"{path}\": {e}"))?;
+            KeySet::new(b"", Some(&text), None)
+                .map_err(|e| format!("invalid jwks_file \"{path}\": {e}"))?;
             set(&mut settings.jwks, &text)
         }
         "mode" => {

@@ -99,7 +99,7 @@ unsafe fn add(
     Ok(())
 }
 
-fn field_value<'a>(field: Field, ctx: &'a RequestCtx) -> Option<&'a str> {
+fn field_value(field: Field, ctx: &RequestCtx) -> Option<&str> {
     match field {
         Field::Status => return Some(ctx.status),
         Field::TokenRequestBody => return ctx.token_request_body.as_deref(),

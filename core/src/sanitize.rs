@@ -35,6 +35,14 @@ pub fn is_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^`|~".contains(&b))
 }
 
+/// A cookie name: an RFC 6265 token (underscores allowed).
+pub fn is_cookie_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// True when `name` is an `X-authentik-*` header or its underscore variant, in any case.
 pub fn is_authentik_header(name: &[u8]) -> bool {
     const PREFIX: &[u8] = b"x-authentik-";
@@ -72,6 +80,10 @@ mod tests {
         assert!(!is_header_name("X Foo"));
         assert!(!is_header_name("X-Foo\r\n"));
         assert!(!is_header_name(""));
+        assert!(is_cookie_name("authentik_nginx_1234"));
+        assert!(!is_cookie_name("a=b"));
+        assert!(!is_cookie_name("a;b"));
+        assert!(!is_cookie_name(""));
     }
 
     #[test]

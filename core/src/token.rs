@@ -308,8 +308,11 @@ impl NumericDate {
     }
 }
 
+/// The three base64url parts of a compact JWS: header, payload, signature.
+type Parts<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
 /// Splits a compact JWS into its three parts; anything but exactly two dots is malformed.
-fn split(token: &[u8]) -> Result<(&[u8], &[u8], &[u8]), TokenError> {
+fn split(token: &[u8]) -> Result<Parts<'_>, TokenError> {
     let mut parts = token.splitn(4, |&b| b == b'.');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(h), Some(p), Some(s), None) => Ok((h, p, s)),

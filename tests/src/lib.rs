@@ -10,8 +10,14 @@
 //! * [`tokens`]: authentik-shaped JWTs and the key fixtures.
 //! * [`session`]: sealed session cookies, through `authentik-core`.
 //! * [`snippets`]: the configuration blocks most tests share.
+//!
+//! Run: `scripts/build vendored` (prints `module=…` and `nginx=…`), then
+//! `AUTHENTIK_TEST_MODULE=<module> AUTHENTIK_TEST_NGINX=<nginx> cargo test -p
+//! authentik-integration`. `AUTHENTIK_TEST_DEBUG_LOG=1` logs at `debug`;
+//! `AUTHENTIK_TEST_KEEP=1` keeps every prefix directory (configuration and logs).
 
 pub mod client;
+pub mod conf_check;
 pub mod echo;
 pub mod env;
 pub mod nginx;

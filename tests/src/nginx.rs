@@ -213,14 +213,13 @@ impl NginxT {
             self.context()
         );
         let at = format!(" in {}:{}", self.conf_path.display(), self.line_of(needle));
-        let line = self
-            .stderr
-            .lines()
-            .find(|l| l.contains(message))
-            .unwrap_or_default();
+        let entry = self.entry(message);
+        let exact = entry
+            .match_indices(&at)
+            .any(|(i, _)| !entry[i + at.len()..].starts_with(|c: char| c.is_ascii_digit()));
         assert!(
-            line.contains(&at),
-            "the line with {message:?} lacks {at:?}\n{}",
+            exact,
+            "the error {message:?} is not reported {at:?}\n{}",
             self.context()
         );
     }
@@ -228,23 +227,28 @@ impl NginxT {
     /// `nginx -t` failed, stderr has `message` and ` in <conf>:<some line>`.
     pub fn assert_error(&self, message: &str) {
         assert!(!self.success, "nginx -t succeeded\n{}", self.context());
-        let line = self
-            .stderr
-            .lines()
-            .find(|l| l.contains(message))
-            .unwrap_or_else(|| panic!("stderr lacks {message:?}\n{}", self.context()));
+        let entry = self.entry(message);
         let at = format!(" in {}:", self.conf_path.display());
-        let has_line = line.find(&at).is_some_and(|i| {
-            line[i + at.len()..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_digit())
-        });
+        let has_line = entry
+            .find(&at)
+            .is_some_and(|i| entry[i + at.len()..].starts_with(|c: char| c.is_ascii_digit()));
         assert!(
             has_line,
-            "the line with {message:?} lacks {at:?}<line>\n{}",
+            "the error {message:?} lacks {at:?}<line>\n{}",
             self.context()
         );
+    }
+
+    /// The stderr entry holding `message`: from there to the next `nginx: ` line (an entry
+    /// may span lines when the reason has newlines in it).
+    fn entry(&self, message: &str) -> &str {
+        let start = self
+            .stderr
+            .find(message)
+            .unwrap_or_else(|| panic!("stderr lacks {message:?}\n{}", self.context()));
+        let rest = &self.stderr[start..];
+        let end = rest.find("\nnginx: ").unwrap_or(rest.len());
+        &rest[..end]
     }
 }
 

@@ -116,7 +116,7 @@ fn http_level_authentik_is_inherited_by_servers_and_locations() {
 #[test]
 fn server_level_authentik_applies_to_locations_and_can_be_overridden() {
     let http = provider("app", "")
-        + &provider("app2", "cookie_name app2_session;")
+        + &provider("app2", "cookie_name app2-session;")
         + &server(
             r#"
     authentik app;
@@ -128,7 +128,7 @@ fn server_level_authentik_applies_to_locations_and_can_be_overridden() {
         + "server { listen 127.0.0.1:@PORT@; server_name unprotected; location / { @PROXY@ } }\n";
     let ng = Conf::new(http).start();
     let app_cookie = session(&token());
-    let app2_cookie = seal_for(COOKIE_SECRET.as_bytes(), "app2_session", &token());
+    let app2_cookie = seal_for(COOKIE_SECRET.as_bytes(), "app2-session", &token());
 
     assert_eq!(ng.get("/").status, 401);
     assert_eq!(ng.send(&Request::get("/").cookies(&app_cookie)).status, 200);
@@ -195,4 +195,19 @@ fn require_group_is_inherited_and_overridable() {
             .status,
         200
     );
+}
+
+#[test]
+fn explicit_cookie_name_is_used() {
+    // Underscores are token characters: authentik's own names have them.
+    let http = provider("app", "cookie_name app_session;")
+        + &server("authentik app; location / { @PROXY@ }");
+    let ng = Conf::new(http).start();
+    let named = seal_for(COOKIE_SECRET.as_bytes(), "app_session", &token());
+    let r = ng.send(&Request::get("/").cookies(&named));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.upstream().one("X-authentik-username"), "akadmin");
+    // The default name is not read when another is configured.
+    let r = ng.send(&Request::get("/").cookies(&session(&token())));
+    assert_eq!(r.status, 401, "{}", r.text());
 }

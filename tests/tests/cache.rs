@@ -114,7 +114,7 @@ fn a_cached_session_is_bound_to_its_cookie_name() {
     // Same secrets and claims; only the cookie names differ. A cache keyed by the sealed
     // value alone would accept app's session under app2's cookie name.
     let http = provider("app", "")
-        + &provider("app2", "cookie_name app2_session;")
+        + &provider("app2", "cookie_name app2-session;")
         + &server(
             r#"
     location /a/ { authentik app; @PROXY@ }
@@ -130,7 +130,7 @@ fn a_cached_session_is_bound_to_its_cookie_name() {
         ));
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    let r = ng.send(&Request::get("/b/").header("Cookie", format!("app2_session={sealed}")));
+    let r = ng.send(&Request::get("/b/").header("Cookie", format!("app2-session={sealed}")));
     assert_eq!(r.status, 401, "moved cookie accepted: {}", r.text());
     assert_eq!(r.authentik_status(), "invalid");
 }

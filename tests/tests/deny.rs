@@ -345,3 +345,43 @@ fn require_values_must_be_non_empty_and_not_zero() {
         assert_eq!(r.authentik_status(), status, "{what}");
     }
 }
+
+#[test]
+fn oversized_and_deeply_nested_tokens_are_rejected() {
+    // DESIGN §7: a token over 64 KB or JSON nested deeper than 32 levels is rejected before
+    // parsing, as a verdict (401), never a crash or a 5xx.
+    let http = provider("app", "")
+        + &server(
+            r#"
+    large_client_header_buffers 4 256k;
+    authentik app;
+    location / { @PROXY@ }
+"#,
+        );
+    let ng = Conf::new(http).start();
+    let nested = |depth: usize| {
+        let mut v = json!("bottom");
+        for _ in 0..depth {
+            v = json!([v]);
+        }
+        v
+    };
+
+    let shallow = hs256(&claims_with(&[("deep", nested(8))]));
+    let r = ng.send(&Request::get("/").bearer(&shallow));
+    assert_eq!(r.status, 200, "8 levels of nesting: {}", r.text());
+
+    let deep = hs256(&claims_with(&[("deep", nested(40))]));
+    let r = ng.send(&Request::get("/").bearer(&deep));
+    assert_eq!(r.status, 401, "40 levels of nesting: {}", r.text());
+    assert_eq!(r.authentik_status(), "invalid");
+
+    let mut big = claims();
+    big["ak_proxy"]["user_attributes"]["padding"] = json!("p".repeat(70 * 1024));
+    let big = hs256(&big);
+    assert!(big.len() > 64 * 1024);
+    let r = ng.send(&Request::get("/").bearer(&big));
+    assert_eq!(r.status, 401, "a {} byte token: {}", big.len(), r.text());
+    assert_eq!(r.authentik_status(), "invalid");
+    assert_eq!(ng.upstream_count(), 1);
+}

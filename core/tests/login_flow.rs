@@ -1,0 +1,329 @@
+//! The login flow's decisions: login state, authorize URL, rd validation, token response.
+
+use authentik_core::login::{CallbackError, LoginState, LOGIN_STATE_TTL_SECS};
+use authentik_core::provider::{Mode, Provider, ProviderConfig};
+use authentik_core::url::{query_arg, Origin};
+use jsonwebtoken::{encode, EncodingKey, Header};
+use serde_json::{json, Value};
+
+const ISSUER: &str = "https://auth.example/application/o/app/";
+const SECRET: &str = "client-secret-client-secret-client-secret";
+const NOW: u64 = 1_800_000_000;
+
+fn config(mode: Mode) -> ProviderConfig {
+    ProviderConfig {
+        issuer: Some(ISSUER.into()),
+        client_id: Some("client".into()),
+        client_secret: Some(SECRET.as_bytes().to_vec()),
+        cookie_secret: Some(vec![b'k'; 32]),
+        external_host: Some(match mode {
+            Mode::Single => "https://app.example".into(),
+            Mode::Domain => "https://auth.company.tld".into(),
+        }),
+        mode,
+        cookie_domain: (mode == Mode::Domain).then(|| "company.tld".into()),
+        token_request: Some("/_authentik_token".into()),
+        ..ProviderConfig::new("app")
+    }
+}
+
+fn provider(mode: Mode) -> Provider {
+    config(mode).build(0).unwrap()
+}
+
+fn token(claims: Value) -> String {
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn claims(extra: Value) -> Value {
+    let mut base = json!({"iss": ISSUER, "aud": "client", "sub": "u1", "exp": NOW + 300,
+        "iat": NOW, "preferred_username": "akadmin"});
+    if let (Value::Object(base), Value::Object(extra)) = (&mut base, extra) {
+        base.extend(extra);
+    }
+    base
+}
+
+/// The login state cookie value from a `Set-Cookie` header value.
+fn cookie_value(set_cookie: &str) -> (&str, &str) {
+    let pair = set_cookie.split(';').next().unwrap();
+    pair.split_once('=').unwrap()
+}
+
+fn start(p: &Provider) -> (String, String, String) {
+    let (location, set_cookie) = p
+        .start_login("https://app.example/deep?x=1".into(), NOW)
+        .unwrap();
+    let query = location.split_once('?').unwrap().1.as_bytes().to_vec();
+    let state = String::from_utf8(query_arg(&query, "state").unwrap()).unwrap();
+    (location, set_cookie, state)
+}
+
+#[test]
+fn authorize_url_carries_every_parameter() {
+    let p = provider(Mode::Single);
+    let (location, set_cookie, state) = start(&p);
+    assert!(location.starts_with("https://auth.example/application/o/authorize/?"));
+    let query = location.split_once('?').unwrap().1.as_bytes();
+    let arg = |name| String::from_utf8(query_arg(query, name).unwrap()).unwrap();
+    assert_eq!(arg("client_id"), "client");
+    assert_eq!(
+        arg("redirect_uri"),
+        "https://app.example/outpost.goauthentik.io/callback?X-authentik-auth-callback=true"
+    );
+    assert_eq!(arg("response_type"), "code");
+    assert_eq!(arg("scope"), "openid profile email entitlements ak_proxy");
+    assert_eq!(arg("code_challenge_method"), "S256");
+    assert_eq!(arg("code_challenge").len(), 43);
+    assert_eq!(arg("nonce").len(), 43);
+    assert_eq!(state.len(), 43);
+    let (name, _) = cookie_value(&set_cookie);
+    assert_eq!(name, p.login_state_cookie_name(&state));
+    for flag in [
+        "Path=/",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Secure",
+        &format!("Max-Age={LOGIN_STATE_TTL_SECS}"),
+    ] {
+        assert!(set_cookie.contains(flag), "{set_cookie} lacks {flag}");
+    }
+    assert!(!set_cookie.contains("Domain="));
+}
+
+#[test]
+fn login_state_round_trip_and_pkce() {
+    let p = provider(Mode::Single);
+    let (location, set_cookie, state) = start(&p);
+    let (_, value) = cookie_value(&set_cookie);
+    let login = p
+        .open_login_state(&state, Some(value.as_bytes()), NOW + 5)
+        .unwrap();
+    assert_eq!(login.rd, "https://app.example/deep?x=1");
+    let query = location.split_once('?').unwrap().1.as_bytes();
+    let challenge = String::from_utf8(query_arg(query, "code_challenge").unwrap()).unwrap();
+    assert_eq!(login.code_challenge(), challenge);
+    let body = p.token_request_body("the-code", &login);
+    let body = body.as_bytes();
+    assert_eq!(
+        query_arg(body, "grant_type").unwrap(),
+        b"authorization_code"
+    );
+    assert_eq!(query_arg(body, "code").unwrap(), b"the-code");
+    assert_eq!(query_arg(body, "client_secret").unwrap(), SECRET.as_bytes());
+    assert_eq!(
+        query_arg(body, "code_verifier").unwrap(),
+        login.code_verifier.as_bytes()
+    );
+    assert_eq!(query_arg(body, "client_id").unwrap(), b"client");
+}
+
+#[test]
+fn forged_replayed_or_expired_state_is_refused() {
+    let p = provider(Mode::Single);
+    let (_, set_cookie, state) = start(&p);
+    let (_, value) = cookie_value(&set_cookie);
+    let (_, other_cookie, other_state) = start(&p);
+    let (_, other_value) = cookie_value(&other_cookie);
+    // Another login's cookie under this state's name.
+    assert_eq!(
+        p.open_login_state(&state, Some(other_value.as_bytes()), NOW),
+        Err(CallbackError::StateInvalid)
+    );
+    assert_eq!(
+        p.open_login_state(&state, None, NOW),
+        Err(CallbackError::StateCookieMissing)
+    );
+    assert_eq!(
+        p.open_login_state("forged", Some(value.as_bytes()), NOW),
+        Err(CallbackError::StateInvalid)
+    );
+    let mut tampered = value.as_bytes().to_vec();
+    let last = tampered.len() - 3;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    assert_eq!(
+        p.open_login_state(&state, Some(&tampered), NOW),
+        Err(CallbackError::StateInvalid)
+    );
+    assert_eq!(
+        p.open_login_state(&state, Some(value.as_bytes()), NOW + LOGIN_STATE_TTL_SECS),
+        Err(CallbackError::StateExpired)
+    );
+    // A state cookie from another provider's secret never opens.
+    let other = ProviderConfig {
+        cookie_secret: Some(vec![b'z'; 32]),
+        ..config(Mode::Single)
+    }
+    .build(1)
+    .unwrap();
+    assert_eq!(
+        other.open_login_state(&state, Some(value.as_bytes()), NOW),
+        Err(CallbackError::StateInvalid)
+    );
+    assert!(p
+        .open_login_state(&other_state, Some(other_value.as_bytes()), NOW)
+        .is_ok());
+}
+
+#[test]
+fn parallel_logins_keep_separate_cookies() {
+    let p = provider(Mode::Single);
+    let (_, a, state_a) = start(&p);
+    let (_, b, state_b) = start(&p);
+    assert_ne!(cookie_value(&a).0, cookie_value(&b).0);
+    assert!(p
+        .open_login_state(&state_a, Some(cookie_value(&a).1.as_bytes()), NOW)
+        .is_ok());
+    assert!(p
+        .open_login_state(&state_b, Some(cookie_value(&b).1.as_bytes()), NOW)
+        .is_ok());
+}
+
+fn login() -> LoginState {
+    LoginState::new("https://app.example/".into(), NOW).unwrap()
+}
+
+#[test]
+fn token_response_checks_both_tokens_and_the_nonce() {
+    let p = provider(Mode::Single);
+    let login = login();
+    let id_token = token(claims(json!({"nonce": login.nonce})));
+    let access = token(claims(json!({"azp": "client", "scope": "openid"})));
+    let body =
+        json!({"access_token": access, "id_token": id_token, "token_type": "Bearer"}).to_string();
+    let (sealed_token, exp) = p.finish_login(200, body.as_bytes(), &login, NOW).unwrap();
+    assert_eq!(sealed_token, access);
+    assert_eq!(exp, NOW + 300);
+
+    let opaque = json!({"access_token": "opaque", "id_token": id_token}).to_string();
+    assert_eq!(
+        p.finish_login(200, opaque.as_bytes(), &login, NOW)
+            .unwrap()
+            .0,
+        id_token
+    );
+
+    let wrong_nonce = token(claims(json!({"nonce": "other"})));
+    let body = json!({"access_token": access, "id_token": wrong_nonce}).to_string();
+    assert_eq!(
+        p.finish_login(200, body.as_bytes(), &login, NOW),
+        Err(CallbackError::NonceMismatch)
+    );
+
+    let no_nonce =
+        json!({"access_token": access, "id_token": token(claims(json!({})))}).to_string();
+    assert_eq!(
+        p.finish_login(200, no_nonce.as_bytes(), &login, NOW),
+        Err(CallbackError::NonceMismatch)
+    );
+
+    let bad_access = token(claims(json!({"iss": "https://evil.example/"})));
+    let body = json!({"access_token": bad_access, "id_token": id_token}).to_string();
+    assert!(matches!(
+        p.finish_login(200, body.as_bytes(), &login, NOW),
+        Err(CallbackError::Token(_))
+    ));
+
+    assert_eq!(
+        p.finish_login(400, br#"{"error":"invalid_grant"}"#, &login, NOW),
+        Err(CallbackError::ExchangeFailed(400))
+    );
+    assert_eq!(
+        p.finish_login(200, b"<html>", &login, NOW),
+        Err(CallbackError::BadTokenResponse)
+    );
+    assert_eq!(
+        p.finish_login(200, b"{}", &login, NOW),
+        Err(CallbackError::BadTokenResponse)
+    );
+}
+
+#[test]
+fn session_cookies_have_the_token_lifetime_and_clear_the_state() {
+    let p = provider(Mode::Domain);
+    let login = login();
+    let cookies = p.session_cookies("a.b.c", NOW + 120, &login, NOW).unwrap();
+    assert_eq!(cookies.len(), 2);
+    assert!(cookies[0].starts_with(&format!("{}=", p.cookie_name)));
+    assert!(cookies[0].contains("Max-Age=120"));
+    assert!(cookies[0].contains("Domain=company.tld"));
+    assert!(cookies[1].starts_with(&format!("{}=;", p.login_state_cookie_name(&login.state))));
+    assert!(cookies[1].contains("Max-Age=0"));
+    let cleared = p.clear_session_cookies();
+    assert_eq!(cleared.len(), authentik_core::session::MAX_CHUNKS);
+    assert!(cleared
+        .iter()
+        .all(|c| c.contains("Max-Age=0") && c.contains("Domain=company.tld")));
+}
+
+#[test]
+fn rd_single_mode_allows_only_the_external_host() {
+    let p = provider(Mode::Single);
+    let fallback = "https://app.example/";
+    for ok in [
+        "https://app.example/x?y=1",
+        "https://APP.example:443/x",
+        "https://app.example",
+    ] {
+        assert_eq!(p.validate_rd(Some(ok)), ok, "{ok}");
+    }
+    assert_eq!(
+        p.validate_rd(Some("/relative?q=1")),
+        "https://app.example/relative?q=1"
+    );
+    for bad in [
+        "",
+        "//evil.example/",
+        "/\\evil.example/",
+        "\\\\evil.example",
+        "http://app.example/",
+        "https://app.example:8443/",
+        "https://app.example.evil.com/",
+        "https://evil.example/?https://app.example/",
+        "https://app.example@evil.example/",
+        "https://user:pw@app.example/",
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "https://аpp.example/",
+        "https://app.example/\r\nSet-Cookie: x=1",
+        "https://app%2eexample/",
+        "ftp://app.example/",
+    ] {
+        assert_eq!(p.validate_rd(Some(bad)), fallback, "{bad:?}");
+    }
+    assert_eq!(p.validate_rd(None), fallback);
+}
+
+#[test]
+fn rd_domain_mode_allows_the_domain_on_a_dot_boundary() {
+    let p = provider(Mode::Domain);
+    let fallback = "https://auth.company.tld/";
+    for ok in [
+        "https://company.tld/",
+        "https://app.company.tld/x",
+        "http://deep.app.company.tld:8080/",
+        "https://APP.Company.TLD/",
+    ] {
+        assert_eq!(p.validate_rd(Some(ok)), ok, "{ok}");
+    }
+    for bad in [
+        "https://evil-company.tld/",
+        "https://evilcompany.tld/",
+        "https://company.tld.evil.com/",
+        "https://app.company.tld@evil.com/",
+        "https://evil.com/app.company.tld",
+        "https://evil.com\\.company.tld/",
+        "https://app.company.tld%2F.evil.com/",
+        "//app.company.tld/",
+    ] {
+        assert_eq!(p.validate_rd(Some(bad)), fallback, "{bad:?}");
+        let result = p.validate_rd(Some(bad));
+        let host = Origin::parse(&result).unwrap().host;
+        assert!(host == "company.tld" || host.ends_with(".company.tld"));
+    }
+}

@@ -1,0 +1,238 @@
+// Browser end-to-end tests of the login without an outpost: Debian Chromium (playwright-core),
+// the authentik-shaped IdP of tests/idp, nginx with the module, and the echo app.
+//
+//   AUTHENTIK_TEST_NGINX=<nginx> AUTHENTIK_TEST_MODULE=<module .so> npm test
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+  echoHeaders, launchBrowser, onLoginForm, sessionCookies, startStack, submitLogin,
+} from './harness.mjs';
+
+const AKADMIN = ['akadmin', 'akadmin-password'];
+const ALICE = ['alice', 'alice-password'];
+
+// Open a browser for one test; always closed, and never any non-loopback request.
+async function withBrowser(stack, fn) {
+  const b = await launchBrowser(stack);
+  try {
+    await fn(b);
+    assert.deepEqual(b.blocked, [], 'the browser tried to reach a non-loopback host');
+  } finally {
+    await b.close();
+  }
+}
+
+// Go to url, expect the IdP's login form, log in, expect to be back on the app at url.
+async function loginVia(page, url, [user, password]) {
+  const resp = await page.goto(url);
+  assert.ok(resp, `no response for ${url}`);
+  assert.ok(await onLoginForm(page), `expected the IdP login form after visiting ${url}, got ${page.url()}`);
+  await submitLogin(page, user, password);
+  assert.equal(page.url(), url, 'after login the browser is back on the URL it first asked for');
+}
+
+function assertAkadminHeaders(h, stack) {
+  assert.equal(h.get('X-authentik-username'), 'akadmin');
+  assert.ok(h.lines.includes('X-authentik-username: akadmin'), `headers were:\n${h.text}`);
+  assert.equal(h.get('X-authentik-groups'), 'authentik Admins|users');
+  assert.equal(h.get('X-authentik-email'), 'akadmin@example.test');
+  assert.equal(h.get('X-authentik-name'), 'authentik Default Admin');
+  assert.equal(h.get('X-authentik-entitlements'), 'app-admin');
+  assert.match(h.get('X-authentik-uid') || '', /^[0-9a-f]{64}$/);
+  assert.match(h.get('X-authentik-jwt') || '', /^[\w-]+\.[\w-]+\.[\w-]+$/, 'X-authentik-jwt is a JWT');
+  assert.match(h.get('X-authentik-meta-version') || '', /^ngx_http_authentik_module\/\S+$/);
+  assert.equal(h.get('X-authentik-meta-jwks'), `${stack.idp.issuer}jwks/`);
+  assert.equal(h.get('X-authentik-meta-outpost'), 'nginx');
+}
+
+describe('single mode (app.test)', () => {
+  let stack;
+  before(async () => { stack = await startStack(); });
+  after(async () => { await stack?.stop(); });
+
+  test('a page load lands on the IdP login form, and after login the app gets the X-authentik-* headers', async () => {
+    await withBrowser(stack, async ({ page, context }) => {
+      const url = `${stack.app}/some/page?x=1`;
+      const resp = await page.goto(url);
+      assert.equal(resp.status(), 200);
+      assert.ok(page.url().startsWith(`${stack.idp.origin}/interaction/`), `on ${page.url()}`);
+      assert.ok(await onLoginForm(page));
+      await submitLogin(page, ...AKADMIN);
+      assert.equal(page.url(), url);
+      assertAkadminHeaders(await echoHeaders(page), stack);
+      const cookies = await sessionCookies(context);
+      assert.equal(cookies.length, 1, `one session cookie: ${cookies.map((c) => c.name)}`);
+      assert.equal(cookies[0].httpOnly, true);
+      assert.equal(cookies[0].sameSite, 'Lax');
+      assert.equal(cookies[0].domain, 'app.test');
+      // the login-state cookie is gone once the login finished
+      const left = (await context.cookies()).filter((c) => /_login_/.test(c.name));
+      assert.deepEqual(left.map((c) => c.name), []);
+    });
+  });
+
+  test('a reload after login makes no request to the IdP', async () => {
+    await withBrowser(stack, async (b) => {
+      await loginVia(b.page, `${stack.app}/`, AKADMIN);
+      const browserBefore = b.idpRequests.length;
+      const idpBefore = stack.idp.requests.length;
+      const resp = await b.page.reload();
+      assert.equal(resp.status(), 200);
+      await b.page.goto(`${stack.app}/another/page`);
+      assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'akadmin');
+      assert.deepEqual(b.idpRequests.slice(browserBefore), [], 'browser requests to the IdP');
+      assert.deepEqual(stack.idp.requests.slice(idpBefore), [], 'requests the IdP served (browser or nginx)');
+    });
+  });
+
+  test('sign_out clears the session and the next visit asks for the login again', async () => {
+    await withBrowser(stack, async (b) => {
+      await loginVia(b.page, `${stack.app}/`, AKADMIN);
+      assert.equal((await sessionCookies(b.context)).length, 1);
+      await b.page.goto(`${stack.app}/outpost.goauthentik.io/sign_out`);
+      // the IdP's end-session page auto-confirms and ends on its "logged out" page
+      await b.page.waitForSelector('#logout-success', { timeout: 20000 });
+      assert.ok(b.idpRequests.some((r) => r.includes('/end-session/')), `IdP requests: ${b.idpRequests}`);
+      assert.deepEqual((await sessionCookies(b.context)).map((c) => c.name), [], 'session cookies after sign_out');
+      await b.page.goto(`${stack.app}/`);
+      assert.ok(await onLoginForm(b.page), `expected the login form again, got ${b.page.url()}`);
+    });
+  });
+
+  test('two tabs logging in at once both succeed', async () => {
+    await withBrowser(stack, async (b) => {
+      const one = b.page;
+      const two = await b.context.newPage();
+      const urls = [`${stack.app}/tab/one`, `${stack.app}/tab/two?b=2`];
+      await Promise.all([one.goto(urls[0]), two.goto(urls[1])]);
+      assert.ok(await onLoginForm(one), 'tab one shows the login form');
+      assert.ok(await onLoginForm(two), 'tab two shows the login form');
+      const pending = (await b.context.cookies()).filter((c) => /_login_/.test(c.name));
+      assert.equal(pending.length, 2, `two login-state cookies: ${pending.map((c) => c.name)}`);
+      await Promise.all([submitLogin(one, ...AKADMIN), submitLogin(two, ...AKADMIN)]);
+      assert.equal(one.url(), urls[0]);
+      assert.equal(two.url(), urls[1]);
+      assert.equal((await echoHeaders(one)).get('X-authentik-username'), 'akadmin');
+      assert.equal((await echoHeaders(two)).get('X-authentik-username'), 'akadmin');
+    });
+  });
+});
+
+describe('domain mode (*.company.test)', () => {
+  let stack;
+  before(async () => { stack = await startStack(); });
+  after(async () => { await stack?.stop(); });
+
+  // Log in from `url` on a domain-mode host; returns the callback's response. Unlike loginVia it
+  // does not require the final redirect to land on `url` (see the first test below).
+  async function domainLogin(b, url, [user, password]) {
+    await b.page.goto(url);
+    assert.ok(await onLoginForm(b.page), `expected the IdP login form after visiting ${url}, got ${b.page.url()}`);
+    const callback = b.page.waitForResponse((r) => r.url().startsWith(`${stack.auth}/outpost.goauthentik.io/callback`), { timeout: 20000 });
+    await b.page.fill('#username', user);
+    await b.page.fill('#password', password);
+    await b.page.click('#login-submit', { noWaitAfter: true });
+    const resp = await callback;
+    await b.page.waitForLoadState('load').catch(() => {});
+    assert.equal(resp.status(), 302, 'the callback on auth.company.test redirects back to the app');
+    const cookies = await sessionCookies(b.context);
+    assert.equal(cookies.length, 1, `one session cookie: ${cookies.map((c) => c.name)}`);
+    assert.equal(cookies[0].domain, '.company.test', 'the session cookie is set for the whole domain');
+    return resp;
+  }
+
+  test('after logging in on app1 the browser is sent back to the app1 URL it asked for, port included', async () => {
+    await withBrowser(stack, async (b) => {
+      const url = `${stack.app1}/one?q=1`;
+      const resp = await domainLogin(b, url, AKADMIN);
+      assert.equal(resp.headers().location, url, 'Location of the callback\'s 302');
+      assert.equal(b.page.url(), url);
+      assertAkadminHeaders(await echoHeaders(b.page), stack);
+    });
+  });
+
+  test('logging in on app1 gives access to app2 without a second login', async () => {
+    await withBrowser(stack, async (b) => {
+      await domainLogin(b, `${stack.app1}/one`, AKADMIN);
+      const before = b.idpRequests.length;
+      const idpBefore = stack.idp.requests.length;
+      const one = await b.page.goto(`${stack.app1}/one`);
+      assert.equal(one.status(), 200);
+      assertAkadminHeaders(await echoHeaders(b.page), stack);
+      const resp = await b.page.goto(`${stack.app2}/two`);
+      assert.equal(resp.status(), 200);
+      assert.equal(b.page.url(), `${stack.app2}/two`);
+      assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'akadmin');
+      const admin = await b.page.goto(`${stack.app2}/admin/`);
+      assert.equal(admin.status(), 200, 'akadmin is in "authentik Admins"');
+      assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'akadmin');
+      assert.deepEqual(b.idpRequests.slice(before), [], 'no browser request to the IdP for app2');
+      assert.deepEqual(stack.idp.requests.slice(idpBefore), [], 'the IdP served nothing');
+    });
+  });
+
+  test('authentik_require_group on app2 gives alice 403, never a redirect', async () => {
+    await withBrowser(stack, async (b) => {
+      await domainLogin(b, `${stack.app1}/`, ALICE);
+      await b.page.goto(`${stack.app1}/`);
+      assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'alice');
+      assert.equal((await echoHeaders(b.page)).get('X-authentik-groups'), 'users');
+      const before = b.idpRequests.length;
+      const navigations = [];
+      b.page.on('response', (r) => { if (r.request().isNavigationRequest()) navigations.push(`${r.status()} ${r.url()}`); });
+      const resp = await b.page.goto(`${stack.app2}/admin/`);
+      assert.equal(resp.status(), 403);
+      assert.equal(b.page.url(), `${stack.app2}/admin/`);
+      assert.deepEqual(navigations, [`403 ${stack.app2}/admin/`], 'a single 403 response, no redirect');
+      assert.deepEqual(b.idpRequests.slice(before), []);
+      const open = await b.page.goto(`${stack.app2}/other`);
+      assert.equal(open.status(), 200, 'the rest of app2 is open to alice');
+      assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'alice');
+    });
+  });
+});
+
+describe('the IdP is down', () => {
+  let stack;
+  before(async () => { stack = await startStack(); });
+  after(async () => { await stack?.stop(); });
+
+  test('already-logged-in requests keep working after the IdP process is killed', async () => {
+    await withBrowser(stack, async (b) => {
+      await loginVia(b.page, `${stack.app}/before`, AKADMIN);
+      await stack.idp.kill('SIGKILL');
+      const resp = await b.page.reload();
+      assert.equal(resp.status(), 200);
+      assertAkadminHeaders(await echoHeaders(b.page), stack);
+      const other = await b.page.goto(`${stack.app}/after`);
+      assert.equal(other.status(), 200);
+      assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'akadmin');
+    });
+  });
+});
+
+describe('a token larger than 4 KB', () => {
+  let stack;
+  before(async () => {
+    stack = await startStack({ idpEnv: { IDP_BIG_CLAIMS: '6000', IDP_BIG_CLAIMS_USERS: 'akadmin' } });
+  });
+  after(async () => { await stack?.stop(); });
+
+  test('is stored in chunked cookies NAME and NAME_1 and still logs in', async () => {
+    await withBrowser(stack, async (b) => {
+      await loginVia(b.page, `${stack.app}/big`, AKADMIN);
+      const h = await echoHeaders(b.page);
+      assertAkadminHeaders(h, stack);
+      assert.ok(h.get('X-authentik-jwt').length > 6000, `jwt is ${h.get('X-authentik-jwt').length} bytes`);
+      const names = (await sessionCookies(b.context)).map((c) => c.name).sort();
+      assert.ok(names.length >= 2, `chunked cookies: ${names}`);
+      const base = names[0];
+      assert.match(base, /^authentik_nginx_[0-9a-f]{8}$/);
+      assert.ok(names.includes(`${base}_1`), `${base}_1 among ${names}`);
+      for (const c of await sessionCookies(b.context)) assert.ok(c.value.length < 4096, `${c.name} is ${c.value.length} bytes`);
+      const again = await b.page.reload();
+      assert.equal(again.status(), 200);
+      assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'akadmin');
+    });
+  });
+});

@@ -1,0 +1,521 @@
+//! Every file in `nginx-conf/` passes `nginx -t` with the module under test.
+//!
+//! Each file names its context in a `# Context: main|http|server.` line near the top:
+//! * `http` files (the site examples) are included inside `http { }` by the harness's
+//!   [`Conf`], which loads the module;
+//! * `server` files (`token-request.conf`) are included in a server protected by a provider;
+//! * `main` files (`mod-http-authentik.conf`) load the module themselves: they are checked in
+//!   a Debian-style `nginx.conf` (`include modules-enabled/*.conf;` at the top,
+//!   `include conf.d/*.conf;` in `http { }`) with the module under test linked at
+//!   `<prefix>/modules/ngx_http_authentik_module.so`, so the file's `load_module` line is
+//!   checked verbatim.
+//!
+//! Only the machine-specific parts are rewritten, and the rest of each file is checked as
+//! written:
+//! * `/etc/nginx/authentik/X` points into a temp dir holding valid files: a secret of 64
+//!   bytes for every other name, the RSA key of the JWKS fixture for `*.jwks`, and for
+//!   `*.conf` the same-named file of `nginx-conf/` (itself rewritten);
+//! * `ssl_certificate` / `ssl_certificate_key` point at a self-signed certificate made with
+//!   the openssl CLI;
+//! * `listen <port>` becomes `listen 127.0.0.1:<free port>` (no privileged ports, no clash
+//!   with a running nginx);
+//! * `proxy_pass` hosts that are not an `upstream` of the file become 127.0.0.1 (`nginx -t`
+//!   resolves them, and `authentik.company` does not exist);
+//! * `/var/log/nginx/` points into the temp dir.
+//!
+//! A check passes on exit status 0 with "test is successful", no `[emerg]`, and no `[warn]`
+//! other than the ones listed in [`EXPECTED_WARNINGS`] (which must appear).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use authentik_integration::conf_check::nginx_t_main;
+use authentik_integration::tmp::TempDir;
+use authentik_integration::{env, free_port, provider, server, Conf, JWKS};
+
+const CONF_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../nginx-conf");
+
+/// Every file of nginx-conf/ has a test below; `every_file_is_checked` keeps this list honest.
+const FILES: [&str; 6] = [
+    "api-bearer.conf",
+    "domain-level.conf",
+    "migration.conf",
+    "mod-http-authentik.conf",
+    "single-application.conf",
+    "token-request.conf",
+];
+
+/// Warnings `nginx -t` must print for a file (and the only ones it may print).
+const EXPECTED_WARNINGS: &[(&str, &str)] = &[(
+    "api-bearer.conf",
+    r#"authentik_provider "partner_api" has no token_request"#,
+)];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    Main,
+    Http,
+    Server,
+}
+
+fn read_example(name: &str) -> String {
+    let path = Path::new(CONF_DIR).join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// The `# Context: …` line of a file's header comment.
+fn context_of(name: &str, text: &str) -> Context {
+    let line = text
+        .lines()
+        .take_while(|l| l.trim_start().starts_with('#') || l.trim().is_empty())
+        .find_map(|l| l.trim_start_matches(['#', ' ']).strip_prefix("Context:"))
+        .unwrap_or_else(|| panic!("{name}: no \"# Context: main|http|server.\" line at the top"));
+    let word = line.trim().split(['.', ' ', ',', ';']).next().unwrap_or("");
+    match word {
+        "main" => Context::Main,
+        "http" => Context::Http,
+        "server" => Context::Server,
+        other => panic!("{name}: unknown context {other:?}"),
+    }
+}
+
+/// The machine-specific files the examples refer to, made real in a temp dir.
+struct Etc {
+    dir: TempDir,
+    cert: PathBuf,
+    key: PathBuf,
+    ports: HashMap<String, u16>,
+}
+
+impl Etc {
+    fn new() -> Etc {
+        let dir = TempDir::new("conf-etc");
+        dir.mkdir("authentik");
+        dir.mkdir("logs");
+        let tls = dir.mkdir("tls");
+        let (cert, key) = (tls.join("cert.pem"), tls.join("key.pem"));
+        let out = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .arg("ec_paramgen_curve:prime256v1")
+            .args([
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=app.company",
+                "-keyout",
+            ])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .expect("run openssl (the openssl CLI is needed for the TLS examples)");
+        assert!(
+            out.status.success(),
+            "openssl req failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for file in [&cert, &key] {
+            std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+                .expect("chmod tls file");
+        }
+        Etc {
+            dir,
+            cert,
+            key,
+            ports: HashMap::new(),
+        }
+    }
+
+    fn authentik_dir(&self) -> String {
+        format!("{}/authentik/", self.dir.path().display())
+    }
+
+    /// `text` with the machine-specific parts replaced (see the file comment).
+    fn localize(&mut self, text: &str) -> String {
+        let upstreams: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("upstream "))
+            .filter_map(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+            .collect();
+        let mut out = String::with_capacity(text.len() + 256);
+        for line in text.lines() {
+            let body = line.trim_start();
+            let indent = &line[..line.len() - body.len()];
+            let rewritten = if body.starts_with('#') {
+                None
+            } else if let Some(rest) = body.strip_prefix("ssl_certificate_key ") {
+                Some(format!(
+                    "ssl_certificate_key {};{}",
+                    self.key.display(),
+                    tail(rest)
+                ))
+            } else if let Some(rest) = body.strip_prefix("ssl_certificate ") {
+                Some(format!(
+                    "ssl_certificate {};{}",
+                    self.cert.display(),
+                    tail(rest)
+                ))
+            } else if let Some(rest) = body.strip_prefix("listen ") {
+                Some(self.listen(rest))
+            } else {
+                body.strip_prefix("proxy_pass ")
+                    .map(|rest| format!("proxy_pass {}", local_host(rest, &upstreams)))
+            };
+            out.push_str(indent);
+            out.push_str(rewritten.as_deref().unwrap_or(body));
+            out.push('\n');
+        }
+        out.replace("/etc/nginx/authentik/", &self.authentik_dir())
+            .replace(
+                "/var/log/nginx/",
+                &format!("{}/logs/", self.dir.path().display()),
+            )
+    }
+
+    /// `listen [addr:]port rest` → `listen 127.0.0.1:<free port for port> rest`.
+    fn listen(&mut self, rest: &str) -> String {
+        let (address, params) = rest
+            .split_once(|c: char| c == ' ' || c == ';')
+            .unwrap_or((rest, ""));
+        let port = address.rsplit(':').next().unwrap_or(address).to_string();
+        assert!(
+            port.bytes().all(|b| b.is_ascii_digit()),
+            "unexpected listen address {address:?}"
+        );
+        let local = *self.ports.entry(port).or_insert_with(free_port);
+        let sep = if rest[address.len()..].starts_with(';') {
+            ";"
+        } else {
+            " "
+        };
+        format!("listen 127.0.0.1:{local}{sep}{params}")
+    }
+
+    /// Write every `/etc/nginx/authentik/…` file that `localized` refers to.
+    fn provide(&mut self, localized: &str) {
+        let dir = self.authentik_dir();
+        let mut names: Vec<String> = localized
+            .match_indices(&dir)
+            .map(|(i, _)| {
+                localized[i + dir.len()..]
+                    .split(|c: char| c == ';' || c == '"' || c.is_whitespace())
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            assert!(
+                !name.is_empty() && !name.contains('/'),
+                "odd path {dir}{name}"
+            );
+            let target = format!("authentik/{name}");
+            if self.dir.path().join(&target).exists() {
+                continue;
+            }
+            if name.ends_with(".conf") {
+                let snippet = self.localize(&read_example(&name));
+                self.dir.write(&target, snippet.as_bytes());
+                self.provide(&snippet);
+            } else if name.ends_with(".jwks") {
+                self.dir.write(&target, rsa_jwks().as_bytes());
+            } else {
+                // A client or cookie secret: 64 bytes, with the usual final newline.
+                let secret = format!("{}\n", "0123456789abcdef".repeat(4));
+                self.dir.write(&target, secret.as_bytes());
+            }
+        }
+    }
+
+    /// Localize `name`, write it and its files; returns its absolute path.
+    fn install(&mut self, name: &str) -> PathBuf {
+        let text = self.localize(&read_example(name));
+        self.provide(&text);
+        self.dir.write(&format!("site/{name}"), text.as_bytes())
+    }
+}
+
+/// What follows the first `;` of a directive (usually a trailing comment).
+fn tail(rest: &str) -> &str {
+    rest.split_once(';').map_or("", |(_, t)| t)
+}
+
+/// `scheme://host[:port]/path;` with a host that is not an upstream name or an address
+/// replaced by 127.0.0.1.
+fn local_host(rest: &str, upstreams: &[String]) -> String {
+    let Some((scheme, after)) = rest.split_once("://") else {
+        return rest.to_string();
+    };
+    let end = after.find(['/', ';', ' ']).unwrap_or(after.len());
+    let (hostport, path) = after.split_at(end);
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.contains(']') || h.ends_with(']') => (h, Some(p)),
+        _ => (hostport, None),
+    };
+    let keep = host.contains('$')
+        || host.parse::<std::net::IpAddr>().is_ok()
+        || host.starts_with('[')
+        || upstreams.iter().any(|u| u == host);
+    if keep {
+        return rest.to_string();
+    }
+    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{scheme}://127.0.0.1{port}{path}")
+}
+
+/// The RSA key of the JWKS fixture, alone: a valid RS256 JWKS.
+fn rsa_jwks() -> String {
+    let jwks: serde_json::Value = serde_json::from_str(JWKS).expect("JWKS fixture");
+    let rsa: Vec<serde_json::Value> = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter(|k| k["kty"] == "RSA")
+        .cloned()
+        .collect();
+    assert!(!rsa.is_empty(), "no RSA key in the JWKS fixture");
+    serde_json::json!({ "keys": rsa }).to_string()
+}
+
+/// A Debian-style nginx.conf: modules-enabled at the top, conf.d inside http.
+const DEBIAN_NGINX_CONF: &str = "\
+include @PREFIX@/modules-enabled/*.conf;
+pid @PREFIX@/logs/nginx.pid;
+lock_file @PREFIX@/logs/nginx.lock;
+error_log @PREFIX@/logs/error.log info;
+events {
+    worker_connections 64;
+}
+http {
+    access_log @PREFIX@/logs/access.log;
+    client_body_temp_path @PREFIX@/temp/client_body;
+    proxy_temp_path @PREFIX@/temp/proxy;
+    fastcgi_temp_path @PREFIX@/temp/fastcgi;
+    uwsgi_temp_path @PREFIX@/temp/uwsgi;
+    scgi_temp_path @PREFIX@/temp/scgi;
+    include @PREFIX@/conf.d/*.conf;
+}
+";
+
+/// The outcome of one `nginx -t`: Ok, or the reason with everything needed to see why.
+fn verdict(name: &str, success: bool, stderr: &str, shown: &str) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if !success || !stderr.contains("test is successful") {
+        problems.push("nginx -t did not succeed".to_string());
+    }
+    let expected: Vec<&str> = EXPECTED_WARNINGS
+        .iter()
+        .filter(|(file, _)| *file == name)
+        .map(|(_, w)| *w)
+        .collect();
+    for line in stderr.lines() {
+        if line.contains("[emerg]") || line.contains("[alert]") || line.contains("[crit]") {
+            problems.push(format!("error: {line}"));
+        } else if line.contains("[warn]") && !expected.iter().any(|w| line.contains(w)) {
+            problems.push(format!("unexpected warning: {line}"));
+        }
+    }
+    for w in expected {
+        if !stderr.contains(w) {
+            problems.push(format!("expected warning missing: {w}"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name}: {}\nnginx -t stderr:\n{stderr}\nchecked configuration:\n{shown}",
+            problems.join("\n")
+        ))
+    }
+}
+
+/// `nginx -t` on `text`, given as the content of nginx-conf/`name`.
+fn check_text(name: &str, text: &str) -> Result<(), String> {
+    let mut etc = Etc::new();
+    match context_of(name, text) {
+        Context::Http => {
+            let site = etc.localize(text);
+            etc.provide(&site);
+            let path = etc.dir.write(&format!("site/{name}"), site.as_bytes());
+            let t = Conf::new(format!("include {};", path.display())).test();
+            verdict(
+                name,
+                t.success,
+                &t.stderr,
+                &format!("{}\n{site}", t.conf_text),
+            )
+        }
+        Context::Server => {
+            let snippet = etc.localize(text);
+            etc.provide(&snippet);
+            let path = etc.dir.write(&format!("site/{name}"), snippet.as_bytes());
+            let http = provider("app", "token_request /_authentik_token;")
+                + &server(&format!(
+                    "authentik app;\nlocation / {{ @PROXY@ }}\ninclude {};",
+                    path.display()
+                ));
+            let t = Conf::new(http).test();
+            verdict(
+                name,
+                t.success,
+                &t.stderr,
+                &format!("{}\n{snippet}", t.conf_text),
+            )
+        }
+        Context::Main => {
+            let t = debian_layout(text, &[]);
+            verdict(name, t.0, &t.1, &t.2)
+        }
+    }
+}
+
+/// `nginx -t` on a Debian-style prefix: `module_file` in modules-enabled/ (verbatim, the
+/// module under test linked where its load_module line points), `sites` in conf.d/.
+fn debian_layout(module_file: &str, sites: &[&str]) -> (bool, String, String) {
+    let prefix = TempDir::new("conf-debian");
+    prefix.mkdir("modules");
+    std::os::unix::fs::symlink(
+        env::module_path(),
+        prefix.path().join("modules/ngx_http_authentik_module.so"),
+    )
+    .expect("link the module under test into <prefix>/modules/");
+    prefix.write(
+        "modules-enabled/50-mod-http-authentik.conf",
+        module_file.as_bytes(),
+    );
+    prefix.mkdir("conf.d");
+    let mut etc = Etc::new();
+    let mut shown = format!("modules-enabled/50-mod-http-authentik.conf:\n{module_file}\n");
+    for site in sites {
+        let text = etc.localize(&read_example(site));
+        etc.provide(&text);
+        prefix.write(&format!("conf.d/{site}"), text.as_bytes());
+        shown.push_str(&format!("conf.d/{site}:\n{text}\n"));
+    }
+    let t = nginx_t_main(&prefix, DEBIAN_NGINX_CONF);
+    (t.success, t.stderr, format!("{}\n{shown}", t.conf_text))
+}
+
+fn check(name: &str) {
+    assert!(FILES.contains(&name), "{name} is not in FILES");
+    if let Err(report) = check_text(name, &read_example(name)) {
+        panic!("{report}");
+    }
+}
+
+#[test]
+fn mod_http_authentik_conf() {
+    check("mod-http-authentik.conf");
+}
+
+#[test]
+fn token_request_conf() {
+    check("token-request.conf");
+}
+
+#[test]
+fn single_application_conf() {
+    check("single-application.conf");
+}
+
+#[test]
+fn domain_level_conf() {
+    check("domain-level.conf");
+}
+
+#[test]
+fn api_bearer_conf() {
+    check("api-bearer.conf");
+}
+
+#[test]
+fn migration_conf() {
+    check("migration.conf");
+}
+
+#[test]
+fn every_file_is_checked() {
+    let mut found: Vec<String> = std::fs::read_dir(CONF_DIR)
+        .expect("read nginx-conf/")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found, FILES,
+        "nginx-conf/ and the FILES list of tests/tests/nginx_conf.rs differ: give every file a \
+         test"
+    );
+    for name in FILES {
+        context_of(name, &read_example(name));
+    }
+}
+
+/// The Debian package's files together: modules-enabled loads the module, a site in conf.d
+/// includes /etc/nginx/authentik/token-request.conf.
+#[test]
+fn debian_layout_with_a_site() {
+    let (success, stderr, shown) = debian_layout(
+        &read_example("mod-http-authentik.conf"),
+        &["single-application.conf"],
+    );
+    if let Err(report) = verdict("debian layout", success, &stderr, &shown) {
+        panic!("{report}");
+    }
+}
+
+/// The check is not blind: a typo, an unknown directive, a bad provider setting or a bad
+/// value in an example fails it.
+#[test]
+fn broken_examples_fail() {
+    let original = read_example("single-application.conf");
+    let cases = [
+        (
+            "unknown directive",
+            "authentik app;",
+            "authentik app;\n    authentik_frobnicate on;",
+        ),
+        ("missing semicolon", "authentik app;", "authentik app"),
+        ("unknown provider", "authentik app;", "authentik ap;"),
+        ("unknown provider setting", "token_request", "tokenrequest"),
+        (
+            "bad regex",
+            "skip_path          ^/public/;",
+            "skip_path \"^/(public/\";",
+        ),
+        (
+            "unbalanced brace",
+            "location /admin/ {",
+            "location /admin/ { {",
+        ),
+    ];
+    for (what, from, to) in cases {
+        assert!(
+            original.contains(from),
+            "{from:?} is not in single-application.conf"
+        );
+        let broken = original.replacen(from, to, 1);
+        assert!(
+            check_text("single-application.conf", &broken).is_err(),
+            "{what}: the broken example passed the check"
+        );
+    }
+    let module = read_example("mod-http-authentik.conf").replace(
+        "ngx_http_authentik_module.so",
+        "ngx_http_authentik_modul.so",
+    );
+    assert!(
+        check_text("mod-http-authentik.conf", &module).is_err(),
+        "a load_module line naming a missing file passed the check"
+    );
+}
