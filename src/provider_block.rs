@@ -6,7 +6,7 @@ use std::ptr;
 
 use authentik_core::keys::{Algorithm, KeySet};
 use authentik_core::provider::{
-    check_cookie_secret, parse_seconds, read_secret_file, Mode, ProviderConfig,
+    check_cookie_secret, parse_seconds, read_secret_file, readable_by_others, Mode, ProviderConfig,
 };
 use authentik_core::skip::SkipPaths;
 use ngx::core::NGX_CONF_ERROR;
@@ -82,11 +82,28 @@ unsafe extern "C" fn provider_setting(
         ) else {
             return NGX_CONF_ERROR;
         };
-        match apply_setting(settings, args) {
-            Ok(()) => ptr::null_mut(),
-            Err(message) => conf_error(cf, &message),
+        if let Err(message) = apply_setting(settings, args) {
+            return conf_error(cf, &message);
         }
+        warn_if_exposed(cf, args);
+        ptr::null_mut()
     })
+}
+
+/// SECURITY.md: secrets should be readable by root (the master reads them) and not others.
+fn warn_if_exposed(cf: *mut ngx_conf_t, args: &[ngx_str_t]) {
+    let (Ok(name), Some(Ok(path))) = (arg_text(&args[0]), args.get(1).map(arg_text)) else {
+        return;
+    };
+    if matches!(name, "client_secret_file" | "cookie_secret_file") && readable_by_others(path) {
+        ngx::ngx_conf_log_error!(
+            NGX_LOG_WARN,
+            cf,
+            "{} \"{}\" is readable by other users; restrict it with chmod 600 (or 640 root:nginx)",
+            name,
+            path
+        );
+    }
 }
 
 fn apply_setting(settings: &mut ProviderConfig, args: &[ngx_str_t]) -> Result<(), String> {

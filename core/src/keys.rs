@@ -667,6 +667,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn key_set_is_shareable() {
+        fn send_sync<T: Send + Sync + Clone>() {}
+        send_sync::<KeySet>();
+        send_sync::<KeyError>();
+    }
+
+    #[test]
     fn names_round_trip() {
         for alg in Algorithm::ALL {
             assert_eq!(Algorithm::from_name(alg.name()), Some(alg));

@@ -325,6 +325,12 @@ pub fn read_secret_file(path: &str) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// True when other users may read the file at `path` (its mode has the "others read" bit).
+pub fn readable_by_others(path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
+}
+
 /// nginx-style seconds: `90`, `60s`, `5m`, `1h`.
 pub fn parse_seconds(text: &str) -> Option<u64> {
     let (digits, unit) = match text.as_bytes().last()? {

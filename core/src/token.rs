@@ -196,8 +196,12 @@ impl Verifier {
         let payload_cap = base64::decoded_len_estimate(payload_b64.len());
         let signature_cap = base64::decoded_len_estimate(signature_b64.len());
         let mut buf = vec![0u8; header_cap + payload_cap + signature_cap];
-        let (header_buf, rest) = buf.split_at_mut(header_cap);
-        let (payload_buf, signature_buf) = rest.split_at_mut(payload_cap);
+        let (header_buf, rest) = buf
+            .split_at_mut_checked(header_cap)
+            .ok_or(TokenError::Malformed)?;
+        let (payload_buf, signature_buf) = rest
+            .split_at_mut_checked(payload_cap)
+            .ok_or(TokenError::Malformed)?;
         let header = decode(header_b64, header_buf)?;
         let payload = decode(payload_b64, payload_buf)?;
         let signature = decode(signature_b64, signature_buf)?;
