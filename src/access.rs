@@ -17,7 +17,7 @@ use ngx::ffi::{
 };
 use ngx::http::{HttpModule, HttpModuleMainConf, NgxHttpCoreModule};
 
-use crate::conf::{LocConf, MainConf, Unauthenticated};
+use crate::conf::{LocConf, MainConf, ProviderChoice, Unauthenticated};
 use crate::endpoints::{self, Exchange};
 use crate::ffi::{bytes, guard, request_confs};
 use crate::headers::{
@@ -89,9 +89,12 @@ unsafe fn handle(r: *mut ngx_http_request_t) -> Result<ngx_int_t, &'static str> 
             return Ok(NGX_DECLINED as ngx_int_t);
         }
         strip_client_identity_headers(r).map_err(|()| "cannot rebuild request headers")?;
-        let Some(provider) = loc.provider_index().and_then(|i| main.providers.get(i)) else {
+        let Some(ProviderChoice::Named { index, .. }) = &loc.provider else {
             return Ok(NGX_DECLINED as ngx_int_t);
         };
+        let provider = index
+            .and_then(|i| main.providers.get(i))
+            .ok_or("the location's provider was not resolved")?;
         let ctx = request_ctx(r, provider)?;
         if bytes(&(*r).uri).starts_with(OUTPOST_PREFIX) {
             return endpoints::handle(r, provider, ctx);

@@ -50,14 +50,6 @@ pub struct LocConf {
 }
 
 impl LocConf {
-    /// The provider this location uses, once resolved; `None` when off or unset.
-    pub fn provider_index(&self) -> Option<usize> {
-        match &self.provider {
-            Some(ProviderChoice::Named { index, .. }) => *index,
-            _ => None,
-        }
-    }
-
     pub fn set_headers(&self) -> bool {
         self.set_headers.unwrap_or(true)
     }
