@@ -100,14 +100,20 @@ fn with_loc_conf(
         };
         match body(loc, &args[1..]) {
             Ok(()) => ptr::null_mut(),
+            Err(message) if message == DUPLICATE => {
+                let name = arg_text(&args[0]).unwrap_or("directive");
+                conf_error(cf, &format!("\"{name}\" directive is duplicate"))
+            }
             Err(message) => conf_error(cf, &message),
         }
     })
 }
 
+const DUPLICATE: &str = "is duplicate";
+
 fn duplicate<T>(slot: &Option<T>) -> Result<(), String> {
     match slot {
-        Some(_) => Err("is duplicate".to_string()),
+        Some(_) => Err(DUPLICATE.to_string()),
         None => Ok(()),
     }
 }
@@ -261,7 +267,7 @@ unsafe extern "C" fn authentik_cache(
             return NGX_CONF_ERROR;
         };
         if main.cache_entries.is_some() {
-            return conf_error(cf, "is duplicate");
+            return conf_error(cf, "\"authentik_cache\" directive is duplicate");
         }
         match arg_text(&args[1])
             .ok()

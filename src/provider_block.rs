@@ -179,7 +179,10 @@ fn apply_setting(settings: &mut ProviderConfig, args: &[ngx_str_t]) -> Result<()
             set(&mut settings.jwks, &text)
         }
         "mode" => {
-            settings.mode = match one()? {
+            if settings.mode.is_some() {
+                return Err(format!("\"{name}\" is duplicate"));
+            }
+            settings.mode = Some(match one()? {
                 "single" => Mode::Single,
                 "domain" => Mode::Domain,
                 other => {
@@ -187,10 +190,13 @@ fn apply_setting(settings: &mut ProviderConfig, args: &[ngx_str_t]) -> Result<()
                         "invalid mode \"{other}\", expected single or domain"
                     ))
                 }
-            };
+            });
             Ok(())
         }
         "algorithms" => {
+            if settings.algorithms.is_some() {
+                return Err(format!("\"{name}\" is duplicate"));
+            }
             if values.is_empty() {
                 return Err("\"algorithms\" needs at least one algorithm".into());
             }
@@ -208,6 +214,9 @@ fn apply_setting(settings: &mut ProviderConfig, args: &[ngx_str_t]) -> Result<()
             Ok(())
         }
         "leeway" => {
+            if settings.leeway_secs.is_some() {
+                return Err(format!("\"{name}\" is duplicate"));
+            }
             let value = one()?;
             settings.leeway_secs =
                 Some(parse_seconds(value).ok_or_else(|| format!("invalid leeway \"{value}\""))?);
@@ -223,6 +232,9 @@ fn apply_setting(settings: &mut ProviderConfig, args: &[ngx_str_t]) -> Result<()
             Ok(())
         }
         "bearer" => {
+            if settings.bearer.is_some() {
+                return Err(format!("\"{name}\" is duplicate"));
+            }
             let [value] = &args[1..] else {
                 return Err("invalid number of arguments in \"bearer\"".into());
             };

@@ -35,7 +35,7 @@ pub struct ProviderConfig {
     pub client_secret: Option<Vec<u8>>,
     pub cookie_secret: Option<Vec<u8>>,
     pub external_host: Option<String>,
-    pub mode: Mode,
+    pub mode: Option<Mode>,
     pub cookie_domain: Option<String>,
     pub cookie_name: Option<String>,
     pub scopes: Option<String>,
@@ -141,7 +141,8 @@ impl ProviderConfig {
         check_url("issuer", &issuer)?;
         check_url("external_host", &external_host)?;
         let external_host = external_host.trim_end_matches('/').to_string();
-        if self.mode == Mode::Domain && self.cookie_domain.is_none() {
+        let mode = self.mode.unwrap_or_default();
+        if mode == Mode::Domain && self.cookie_domain.is_none() {
             return Err("mode domain requires cookie_domain".into());
         }
         let keys = KeySet::new(
@@ -185,7 +186,7 @@ impl ProviderConfig {
             client_id,
             client_secret,
             external_host,
-            mode: self.mode,
+            mode,
             cookie_domain: self.cookie_domain,
         })
     }
@@ -450,7 +451,7 @@ mod tests {
     #[test]
     fn build_rejects_incomplete_blocks() {
         let domain = ProviderConfig {
-            mode: Mode::Domain,
+            mode: Some(Mode::Domain),
             ..config()
         };
         assert_eq!(

@@ -20,7 +20,7 @@ fn config(mode: Mode) -> ProviderConfig {
             Mode::Single => "https://app.example".into(),
             Mode::Domain => "https://auth.company.tld".into(),
         }),
-        mode,
+        mode: Some(mode),
         cookie_domain: (mode == Mode::Domain).then(|| "company.tld".into()),
         token_request: Some("/_authentik_token".into()),
         ..ProviderConfig::new("app")

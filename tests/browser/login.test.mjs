@@ -17,6 +17,12 @@ async function withBrowser(stack, fn) {
   try {
     await fn(b);
     assert.deepEqual(b.blocked, [], 'the browser tried to reach a non-loopback host');
+  } catch (e) {
+    // what nginx and the IdP said, for the failure report
+    let log = '';
+    try { log = stack.nginx.errorLog().split('\n').filter((l) => /authentik|emerg|alert|crit|\[error\]/.test(l)).slice(-15).join('\n'); } catch { /* gone */ }
+    console.error(`--- nginx error.log (authentik lines, tail):\n${log}\n--- IdP requests (tail):\n${stack.idp.requests.slice(-15).join('\n')}`);
+    throw e;
   } finally {
     await b.close();
   }
@@ -59,7 +65,9 @@ describe('single mode (app.test)', () => {
       assert.ok(await onLoginForm(page));
       await submitLogin(page, ...AKADMIN);
       assert.equal(page.url(), url);
-      assertAkadminHeaders(await echoHeaders(page), stack);
+      const h = await echoHeaders(page);
+      assertAkadminHeaders(h, stack);
+      assert.equal(h.get('X-Foo'), 'bar', "akadmin's ak_proxy.user_attributes.additionalHeaders");
       const cookies = await sessionCookies(context);
       assert.equal(cookies.length, 1, `one session cookie: ${cookies.map((c) => c.name)}`);
       assert.equal(cookies[0].httpOnly, true);
@@ -82,6 +90,27 @@ describe('single mode (app.test)', () => {
       assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'akadmin');
       assert.deepEqual(b.idpRequests.slice(browserBefore), [], 'browser requests to the IdP');
       assert.deepEqual(stack.idp.requests.slice(idpBefore), [], 'requests the IdP served (browser or nginx)');
+    });
+  });
+
+  test('a fetch() without a session gets 401, not a redirect; with the session it gets the headers', async () => {
+    await withBrowser(stack, async (b) => {
+      await loginVia(b.page, `${stack.app}/`, AKADMIN);
+      const call = () => b.page.evaluate(async () => {
+        const r = await fetch('/api/data', { redirect: 'manual' });
+        return { status: r.status, type: r.type, auth: r.headers.get('www-authenticate'), body: await r.text() };
+      });
+      const ok = await call();
+      assert.equal(ok.status, 200);
+      assert.match(ok.body, /X-authentik-username: akadmin/);
+      await b.context.clearCookies();
+      const before = b.idpRequests.length;
+      const denied = await call();
+      assert.equal(denied.status, 401, `fetch() without a session: ${JSON.stringify(denied.type)} ${denied.status}`);
+      assert.equal(denied.auth, 'Bearer realm="authentik"');
+      assert.deepEqual(b.idpRequests.slice(before), [], 'no request to the IdP');
+      assert.deepEqual((await b.context.cookies()).filter((c) => /_login_/.test(c.name)).map((c) => c.name), [],
+        'no login state is created for a non-navigational request');
     });
   });
 
@@ -133,20 +162,29 @@ describe('domain mode (*.company.test)', () => {
     await b.page.fill('#password', password);
     await b.page.click('#login-submit', { noWaitAfter: true });
     const resp = await callback;
+    // wait for wherever the callback's redirect leads (it may fail to load), then carry on in a
+    // fresh tab so that a late error page cannot interrupt the test's next navigation
+    await b.page.waitForURL((u) => !u.href.startsWith(stack.idp.origin) && !u.pathname.startsWith('/outpost.goauthentik.io/'),
+      { timeout: 20000 }).catch(() => {});
     await b.page.waitForLoadState('load').catch(() => {});
+    const landed = b.page.url();
+    const old = b.page;
+    b.page = await b.context.newPage();
+    await old.close();
     assert.equal(resp.status(), 302, 'the callback on auth.company.test redirects back to the app');
     const cookies = await sessionCookies(b.context);
     assert.equal(cookies.length, 1, `one session cookie: ${cookies.map((c) => c.name)}`);
     assert.equal(cookies[0].domain, '.company.test', 'the session cookie is set for the whole domain');
-    return resp;
+    return { resp, landed };
   }
 
   test('after logging in on app1 the browser is sent back to the app1 URL it asked for, port included', async () => {
     await withBrowser(stack, async (b) => {
       const url = `${stack.app1}/one?q=1`;
-      const resp = await domainLogin(b, url, AKADMIN);
+      const { resp, landed } = await domainLogin(b, url, AKADMIN);
       assert.equal(resp.headers().location, url, 'Location of the callback\'s 302');
-      assert.equal(b.page.url(), url);
+      assert.equal(landed, url, 'where the browser landed after the login');
+      await b.page.goto(url);
       assertAkadminHeaders(await echoHeaders(b.page), stack);
     });
   });

@@ -8,7 +8,7 @@
 set -uo pipefail
 unset NGINX
 root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 pkg=libnginx-mod-http-authentik
 link=/etc/nginx/modules-enabled/50-mod-http-authentik.conf
 available=/usr/share/nginx/modules-available/mod-http-authentik.conf
@@ -25,11 +25,18 @@ check() {
     if "$@"; then ok "$name"; else not_ok "$name"; fi
 }
 finish() {
+    printf '# pass %d\n# fail %d\n' "$passed" "$failed" # the summary scripts/test-extra counts
     echo "$passed passed, $failed failed"
     [ "$failed" -eq 0 ]
     exit
 }
-apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q "$@"; }
+# apt-get with its output in $prefix/apt.log (shown when it fails); waits for the dpkg lock.
+apt_get() {
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q "$@" >>"$prefix/apt.log" 2>&1 || {
+        tail -n 20 "$prefix/apt.log"
+        return 1
+    }
+}
 
 if [ "$(id -u)" != 0 ]; then
     not_ok "must run as root (installs a package)"
@@ -47,7 +54,7 @@ cleanup() {
     fi
     # Leave the machine as it was if an assertion stopped us half way.
     if dpkg -s "$pkg" >/dev/null 2>&1 || [ -e "$link" ] || [ -L "$link.removed" ]; then
-        apt_get purge "$pkg" >/dev/null 2>&1
+        apt_get purge "$pkg" >/dev/null
     fi
     rm -rf "$prefix"
 }
@@ -84,7 +91,7 @@ check "the module in the package is stripped (no .symtab)" \
 
 # --- install ----------------------------------------------------------------------------------
 # Start from a machine without the package (and without a leftover .removed link).
-if dpkg -s "$pkg" >/dev/null 2>&1 || [ -L "$link.removed" ]; then apt_get purge "$pkg" >/dev/null; fi
+if dpkg -s "$pkg" >/dev/null 2>&1 || [ -L "$link.removed" ]; then apt_get purge "$pkg"; fi
 # nginx's "nginx-reload" trigger only reloads the system service when it is running, and
 # policy-rc.d / no init keeps it from being started: the service is not part of this test.
 check "apt-get install ./$(basename "$deb")" apt_get install "$deb"
@@ -102,11 +109,12 @@ for _ in $(seq 50); do
     if [ -z "$(ss -Hltn "sport = :$p")" ]; then port=$p; break; fi
 done
 issuer=https://authentik.deb.test/application/o/deb/
-client_id=deb-test-client
+client_id="deb-test-client"
 client_secret=$(openssl rand -hex 32)
 cookie_name=authentik_deb_test
 mkdir -p "$prefix/html" "$prefix/tmp" "$prefix/conf"
 openssl rand -hex 32 >"$prefix/conf/cookie.secret"
+chmod 600 "$prefix/conf/cookie.secret"
 echo "protected content" >"$prefix/html/index.html"
 # -p $prefix: "load_module modules/..." is relative to the prefix, as in Debian's
 # /usr/share/nginx/modules -> /usr/lib/nginx/modules.
@@ -193,7 +201,8 @@ check "nginx -t passes after remove" nginx -t -q
 # Debian's prerm keeps the admin's choice as $link.removed (not included: not *.conf) so that
 # a reinstall enables the module again; purge deletes it.
 check "$link.removed kept until purge (Debian's convention)" test -L "$link.removed"
-check "reinstall enables the module again" bash -c 'apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q "$@"; }; apt_get install "$1" >/dev/null && [ -L "$2" ] && [ ! -L "$2.removed" ]' _ "$deb" "$link"
+check "reinstall after remove" apt_get install "$deb"
+check "reinstall enables the module again" bash -c '[ -L "$1" ] && [ ! -L "$1.removed" ]' _ "$link"
 check "nginx -t passes after reinstall" nginx -t -q
 check "apt-get purge" apt_get purge "$pkg"
 check "purge leaves no link in /etc/nginx/modules-enabled" \

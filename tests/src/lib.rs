@@ -10,6 +10,9 @@
 //! * [`tokens`]: authentik-shaped JWTs and the key fixtures.
 //! * [`session`]: sealed session cookies, through `authentik-core`.
 //! * [`snippets`]: the configuration blocks most tests share.
+//! * [`idp`]: the authentik-shaped OpenID provider of `tests/idp/`, as a child process
+//!   (needs `cd tests/idp && npm ci`).
+//! * [`navigate`]: a scripted browser (cookie jar, redirects across nginx and the IdP).
 //!
 //! Run: `scripts/build vendored` (prints `module=…` and `nginx=…`), then
 //! `AUTHENTIK_TEST_MODULE=<module> AUTHENTIK_TEST_NGINX=<nginx> cargo test -p
@@ -20,7 +23,10 @@ pub mod client;
 pub mod conf_check;
 pub mod echo;
 pub mod env;
+pub mod idp;
+pub mod navigate;
 pub mod nginx;
+pub mod procs;
 pub mod session;
 pub mod snippets;
 pub mod tmp;

@@ -5,6 +5,12 @@
 //! (`127.0.0.1:<port>` of this instance's echo upstream) and `@PREFIX@` (the absolute prefix
 //! directory, where [`Conf::file`] writes its files) and `@PROXY@` (short for
 //! `proxy_pass http://@ECHO@;`).
+//!
+//! `AUTHENTIK_TEST_WRAPPER` (off by default) prefixes the command that starts nginx, e.g.
+//! `valgrind --leak-check=full --log-file=/tmp/vg/%p.log` (split at whitespace). The workers are
+//! forked, not executed, so they run under the same wrapper. With a wrapper, start-up and the
+//! graceful stop get [`WRAPPED_WAIT`] instead of a few seconds (valgrind writes its leak report
+//! while the processes exit). `nginx -t` is never wrapped.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -16,6 +22,18 @@ use crate::client::{Request, Response};
 use crate::echo::Echo;
 use crate::env;
 use crate::tmp::TempDir;
+
+/// Environment variable with a command prefix for nginx (see the module documentation).
+pub const WRAPPER_VAR: &str = "AUTHENTIK_TEST_WRAPPER";
+/// How long start-up and the graceful stop may take when nginx runs under a wrapper.
+pub const WRAPPED_WAIT: Duration = Duration::from_secs(180);
+
+/// The words of `AUTHENTIK_TEST_WRAPPER`, empty when it is unset or blank.
+pub fn wrapper() -> Vec<String> {
+    std::env::var(WRAPPER_VAR)
+        .map(|w| w.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
 
 /// A configuration to start or to check with `nginx -t`.
 #[derive(Debug, Clone)]
@@ -90,7 +108,19 @@ impl Conf {
     }
 
     fn command(conf: &Path, dir: &TempDir) -> Command {
-        let mut cmd = Command::new(env::nginx_bin());
+        Conf::wrapped_command(conf, dir, &[])
+    }
+
+    /// The nginx command line, prefixed by `wrapper` when it is not empty.
+    fn wrapped_command(conf: &Path, dir: &TempDir, wrapper: &[String]) -> Command {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(env::nginx_bin());
+                cmd
+            }
+            None => Command::new(env::nginx_bin()),
+        };
         cmd.arg("-p")
             .arg(format!("{}/", dir.path().display()))
             .arg("-c")
@@ -128,7 +158,7 @@ impl Conf {
             let port = free_port();
             let (conf_path, conf_text) = self.prepare(&dir, port, &echo.addr());
             let stderr = File::create(dir.path().join("logs/stderr.log")).expect("stderr log");
-            let mut cmd = Conf::command(&conf_path, &dir);
+            let mut cmd = Conf::wrapped_command(&conf_path, &dir, &wrapper());
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
             let child = cmd
                 .stdout(Stdio::null())
@@ -265,7 +295,7 @@ pub struct Nginx {
 
 impl Nginx {
     fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + patience(Duration::from_secs(10));
         let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
         loop {
             if let Some(status) = self
@@ -326,7 +356,7 @@ impl Nginx {
         if let Ok(None) = child.try_wait() {
             // SAFETY: signalling our own child process.
             unsafe { libc::kill(pid, libc::SIGQUIT) };
-            let deadline = Instant::now() + Duration::from_secs(5);
+            let deadline = Instant::now() + patience(Duration::from_secs(5));
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;
@@ -378,6 +408,15 @@ impl Drop for Nginx {
         } else {
             self.check_log();
         }
+    }
+}
+
+/// `normal`, or [`WRAPPED_WAIT`] when nginx runs under a wrapper.
+fn patience(normal: Duration) -> Duration {
+    if wrapper().is_empty() {
+        normal
+    } else {
+        WRAPPED_WAIT
     }
 }
 

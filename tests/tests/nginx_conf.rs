@@ -12,9 +12,10 @@
 //!
 //! Only the machine-specific parts are rewritten, and the rest of each file is checked as
 //! written:
-//! * `/etc/nginx/authentik/X` points into a temp dir holding valid files: a secret of 64
-//!   bytes for every other name, the RSA key of the JWKS fixture for `*.jwks`, and for
-//!   `*.conf` the same-named file of `nginx-conf/` (itself rewritten);
+//! * `/etc/nginx/authentik/X` points into a temp dir holding a valid file for every `X` the
+//!   configuration names: for `*.conf` the same-named file of `nginx-conf/` (itself
+//!   rewritten), for `*.jwks` the RSA key of the JWKS fixture, and for any other name a
+//!   64-byte secret of mode 0600;
 //! * `ssl_certificate` / `ssl_certificate_key` point at a self-signed certificate made with
 //!   the openssl CLI;
 //! * `listen <port>` becomes `listen 127.0.0.1:<free port>` (no privileged ports, no clash
@@ -27,6 +28,7 @@
 //! other than the ones listed in [`EXPECTED_WARNINGS`] (which must appear).
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -117,7 +119,7 @@ impl Etc {
             String::from_utf8_lossy(&out.stderr)
         );
         for file in [&cert, &key] {
-            std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644))
                 .expect("chmod tls file");
         }
         Etc {
@@ -177,9 +179,7 @@ impl Etc {
 
     /// `listen [addr:]port rest` → `listen 127.0.0.1:<free port for port> rest`.
     fn listen(&mut self, rest: &str) -> String {
-        let (address, params) = rest
-            .split_once(|c: char| c == ' ' || c == ';')
-            .unwrap_or((rest, ""));
+        let (address, params) = rest.split_once([' ', ';']).unwrap_or((rest, ""));
         let port = address.rsplit(':').next().unwrap_or(address).to_string();
         assert!(
             port.bytes().all(|b| b.is_ascii_digit()),
@@ -225,18 +225,14 @@ impl Etc {
             } else if name.ends_with(".jwks") {
                 self.dir.write(&target, rsa_jwks().as_bytes());
             } else {
-                // A client or cookie secret: 64 bytes, with the usual final newline.
+                // A client or cookie secret: 64 bytes, with the usual final newline, readable
+                // by its owner only (the module warns about secrets others can read).
                 let secret = format!("{}\n", "0123456789abcdef".repeat(4));
-                self.dir.write(&target, secret.as_bytes());
+                let path = self.dir.write(&target, secret.as_bytes());
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .expect("chmod secret");
             }
         }
-    }
-
-    /// Localize `name`, write it and its files; returns its absolute path.
-    fn install(&mut self, name: &str) -> PathBuf {
-        let text = self.localize(&read_example(name));
-        self.provide(&text);
-        self.dir.write(&format!("site/{name}"), text.as_bytes())
     }
 }
 
@@ -337,12 +333,18 @@ fn verdict(name: &str, success: bool, stderr: &str, shown: &str) -> Result<(), S
 
 /// `nginx -t` on `text`, given as the content of nginx-conf/`name`.
 fn check_text(name: &str, text: &str) -> Result<(), String> {
+    let context = context_of(name, text);
+    if context == Context::Main {
+        let (success, stderr, shown) = debian_layout(text, &[]);
+        return verdict(name, success, &stderr, &shown);
+    }
     let mut etc = Etc::new();
-    match context_of(name, text) {
+    let localized = etc.localize(text);
+    etc.provide(&localized);
+    let path = etc.dir.write(&format!("site/{name}"), localized.as_bytes());
+    match context {
         Context::Http => {
-            let site = etc.localize(text);
-            etc.provide(&site);
-            let path = etc.dir.write(&format!("site/{name}"), site.as_bytes());
+            let site = localized;
             let t = Conf::new(format!("include {};", path.display())).test();
             verdict(
                 name,
@@ -352,9 +354,7 @@ fn check_text(name: &str, text: &str) -> Result<(), String> {
             )
         }
         Context::Server => {
-            let snippet = etc.localize(text);
-            etc.provide(&snippet);
-            let path = etc.dir.write(&format!("site/{name}"), snippet.as_bytes());
+            let snippet = localized;
             let http = provider("app", "token_request /_authentik_token;")
                 + &server(&format!(
                     "authentik app;\nlocation / {{ @PROXY@ }}\ninclude {};",
@@ -368,10 +368,7 @@ fn check_text(name: &str, text: &str) -> Result<(), String> {
                 &format!("{}\n{snippet}", t.conf_text),
             )
         }
-        Context::Main => {
-            let t = debian_layout(text, &[]);
-            verdict(name, t.0, &t.1, &t.2)
-        }
+        Context::Main => unreachable!("checked above"),
     }
 }
 
@@ -475,47 +472,63 @@ fn debian_layout_with_a_site() {
 }
 
 /// The check is not blind: a typo, an unknown directive, a bad provider setting or a bad
-/// value in an example fails it.
+/// value in an example fails it, with nginx's own reason.
 #[test]
 fn broken_examples_fail() {
     let original = read_example("single-application.conf");
     let cases = [
         (
-            "unknown directive",
             "authentik app;",
             "authentik app;\n    authentik_frobnicate on;",
+            r#"unknown directive "authentik_frobnicate""#,
         ),
-        ("missing semicolon", "authentik app;", "authentik app"),
-        ("unknown provider", "authentik app;", "authentik ap;"),
-        ("unknown provider setting", "token_request", "tokenrequest"),
         (
-            "bad regex",
+            "authentik app;",
+            "authentik app",
+            r#"invalid number of arguments in "authentik" directive"#,
+        ),
+        (
+            "authentik app;",
+            "authentik ap;",
+            r#"unknown authentik_provider "ap""#,
+        ),
+        (
+            "token_request      /_authentik_token;",
+            "tokenrequest /_authentik_token;",
+            r#"unknown authentik_provider setting "tokenrequest""#,
+        ),
+        (
             "skip_path          ^/public/;",
             "skip_path \"^/(public/\";",
+            "invalid skip_path regex",
         ),
         (
-            "unbalanced brace",
-            "location /admin/ {",
-            "location /admin/ { {",
+            "large_client_header_buffers 4 32k;",
+            "large_client_header_buffers 4 32k",
+            r#"invalid number of arguments in "large_client_header_buffers" directive"#,
         ),
+        ("location /admin/ {", "location /admin/ { {", "unexpected"),
     ];
-    for (what, from, to) in cases {
+    for (from, to, reason) in cases {
         assert!(
             original.contains(from),
             "{from:?} is not in single-application.conf"
         );
         let broken = original.replacen(from, to, 1);
-        assert!(
-            check_text("single-application.conf", &broken).is_err(),
-            "{what}: the broken example passed the check"
-        );
+        match check_text("single-application.conf", &broken) {
+            Ok(()) => panic!("{to:?}: the broken example passed the check"),
+            Err(report) => assert!(
+                report.contains(reason),
+                "{to:?}: the check failed, but not with {reason:?}:\n{report}"
+            ),
+        }
     }
     let module = read_example("mod-http-authentik.conf").replace(
         "ngx_http_authentik_module.so",
         "ngx_http_authentik_modul.so",
     );
-    assert!(
-        check_text("mod-http-authentik.conf", &module).is_err(),
-        "a load_module line naming a missing file passed the check"
-    );
+    match check_text("mod-http-authentik.conf", &module) {
+        Ok(()) => panic!("a load_module line naming a missing file passed the check"),
+        Err(report) => assert!(report.contains("dlopen()"), "{report}"),
+    }
 }

@@ -1,0 +1,289 @@
+//! Micro-benchmarks of the per-request work (DESIGN §8). Run with
+//! `cargo bench -p authentik-core --bench hot_path`; BENCHMARKS.md records the numbers.
+//!
+//! * `uncached/*`: open the sealed session cookie, verify the token and build the identity
+//!   (`Provider::verify_session`), for each signing algorithm; `uncached/authenticate_HS256`
+//!   is the whole `Provider::authenticate` with the cache disabled, cookie parsing included;
+//! * `cached/authenticate`: `Provider::authenticate` with a warm cache (the hot path);
+//! * `cookie/session_value`: finding the session in a realistic `Cookie` header;
+//! * `parts/*`: the steps of an uncached request on their own;
+//! * `jsonwebtoken/*`: `jsonwebtoken::decode` of the same tokens with the same checks, against
+//!   the module's own verifier (`Provider::verify_claims`) for comparison.
+
+use std::hint::black_box;
+
+use authentik_core::cache::TokenCache;
+use authentik_core::cookie;
+use authentik_core::provider::{CachedIdentity, Provider, ProviderConfig};
+use authentik_core::session;
+use criterion::{criterion_group, criterion_main, Criterion};
+use jsonwebtoken::{Algorithm as Jalg, DecodingKey, EncodingKey, Validation};
+use serde_json::{json, Value};
+
+const ISSUER: &str = "https://authentik.company/application/o/app/";
+const CLIENT_ID: &str = "vMA9a8ZpHxerNIEzVACsbDMToHVSM9Qle10XqxWl";
+const CLIENT_SECRET: &str = "ZhcPOCahRS4HjUpr2D0JpSHHZzvLtTCfA2ZipuPTtxInyPvCW1s3wfbrGuNUMwLmA6cI73EGgAu34J3GPOJsoSpLREeb3xISTlVQfQiUS2lks5E3gkpsnO2ig6y9owZN";
+const COOKIE_SECRET: &str = "KCC6C5C86LNKyJZQS5L9UlSbirUrqhnSywAqBxqfUxsikVpd";
+const COOKIE_NAME: &str = "authentik_nginx_bench";
+const NOW: u64 = 1_750_000_000;
+
+const JWKS: &str = include_str!("../tests/fixtures/keys_jwks.json");
+const RSA1: &str = include_str!("../tests/fixtures/keys_rsa1.pem");
+const RSA1_PUB: &str = include_str!("../tests/fixtures/keys_rsa1_pub.pem");
+const EC256: &str = include_str!("../tests/fixtures/keys_ec256.pem");
+const ED25519: &str = include_str!("../tests/fixtures/keys_ed25519.pem");
+
+/// akadmin's access token as authentik issues it (tests/src/tokens.rs), valid at NOW.
+fn claims() -> Value {
+    json!({
+        "iss": ISSUER, "sub": "3944a1807a752510bdd77383390dc5f4c7802d97ca77464c1d5416e90dbb6dfe",
+        "aud": CLIENT_ID, "exp": NOW + 3600, "iat": NOW - 5, "auth_time": NOW - 120,
+        "acr": "goauthentik.io/providers/oauth2/default", "amr": ["pwd"],
+        "sid": "f427888b284cd64852137a3413bace07b6b039695e91a900408fd5fa62296620",
+        "jti": "25a1f2564487bd68fca3782200da2368", "azp": CLIENT_ID,
+        "uid": "4b5124fae70fd93478b3be6afc361eb8",
+        "scope": "openid profile email entitlements ak_proxy",
+        "email": "admin@authentik.company", "email_verified": false,
+        "name": "authentik Default Admin", "given_name": "authentik Default Admin",
+        "preferred_username": "akadmin", "nickname": "akadmin",
+        "groups": ["authentik Admins", "users"], "entitlements": ["app-admin", "billing"],
+        "ak_proxy": {"user_attributes": {"additionalHeaders": {"X-Foo": "bar", "X-Team": "platform"}},
+                     "is_superuser": true}
+    })
+}
+
+/// The fixture JWKS reduced to the key `kid` (one key per provider, as in scripts/bench).
+fn jwks_with(kid: &str) -> String {
+    let all: Value = serde_json::from_str(JWKS).unwrap();
+    let key = all["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .unwrap()
+        .clone();
+    json!({ "keys": [key] }).to_string()
+}
+
+fn provider(jwks: Option<String>) -> Provider {
+    ProviderConfig {
+        issuer: Some(ISSUER.into()),
+        client_id: Some(CLIENT_ID.into()),
+        client_secret: Some(CLIENT_SECRET.as_bytes().to_vec()),
+        cookie_secret: Some(COOKIE_SECRET.as_bytes().to_vec()),
+        external_host: Some("http://app.company".into()),
+        cookie_name: Some(COOKIE_NAME.into()),
+        jwks,
+        ..ProviderConfig::new("bench")
+    }
+    .build(0)
+    .unwrap()
+}
+
+struct Case {
+    name: &'static str,
+    provider: Provider,
+    token: String,
+    sealed: String,
+    jalg: Jalg,
+}
+
+fn case(name: &'static str, jalg: Jalg, kid: Option<&str>, key: &EncodingKey) -> Case {
+    let jwks = kid.map(jwks_with);
+    let provider = provider(jwks);
+    let mut header = jsonwebtoken::Header::new(jalg);
+    header.kid = kid.map(str::to_string);
+    let token = jsonwebtoken::encode(&header, &claims(), key).unwrap();
+    let mut cookies = session::seal_session(&provider.session_key, COOKIE_NAME, token.as_bytes())
+        .unwrap();
+    assert_eq!(cookies.len(), 1, "the bench session fits one cookie");
+    let sealed = cookies.remove(0).1;
+    // Sanity: every case authenticates.
+    provider.verify_session(sealed.as_bytes(), NOW).unwrap();
+    Case {
+        name,
+        provider,
+        token,
+        sealed,
+        jalg,
+    }
+}
+
+/// A browser's `Cookie` header on an app behind authentik: analytics, CSRF, preferences and
+/// the session, in that order.
+fn cookie_header(sealed: &str) -> String {
+    format!(
+        "_ga=GA1.1.1234567890.1712345678; csrftoken=Zx9bQ2wE4rT6yU8iO0pA1sD3fG5hJ7kL; \
+         theme=dark; {COOKIE_NAME}={sealed}; _gid=GA1.2.987654321.1712345678; lang=en-GB"
+    )
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        case(
+            "HS256",
+            Jalg::HS256,
+            None,
+            &EncodingKey::from_secret(CLIENT_SECRET.as_bytes()),
+        ),
+        case(
+            "RS256",
+            Jalg::RS256,
+            Some("rsa1-rs256"),
+            &EncodingKey::from_rsa_pem(RSA1.as_bytes()).unwrap(),
+        ),
+        case(
+            "ES256",
+            Jalg::ES256,
+            Some("ec256"),
+            &EncodingKey::from_ec_pem(EC256.as_bytes()).unwrap(),
+        ),
+        case(
+            "EdDSA",
+            Jalg::EdDSA,
+            Some("ed25519"),
+            &EncodingKey::from_ed_pem(ED25519.as_bytes()).unwrap(),
+        ),
+    ]
+}
+
+fn benches(c: &mut Criterion) {
+    let cases = cases();
+    let hs = &cases[0];
+
+    let mut group = c.benchmark_group("uncached");
+    for case in &cases {
+        group.bench_function(case.name, |b| {
+            b.iter(|| {
+                case.provider
+                    .verify_session(black_box(case.sealed.as_bytes()), NOW)
+                    .unwrap()
+            })
+        });
+    }
+    let header = cookie_header(&hs.sealed);
+    let headers = [header.as_bytes()];
+    let mut disabled: TokenCache<CachedIdentity> = TokenCache::new(0);
+    group.bench_function("authenticate_HS256", |b| {
+        b.iter(|| {
+            hs.provider
+                .authenticate(&mut disabled, black_box(&headers), None, NOW)
+                .unwrap()
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("cached");
+    let mut warm: TokenCache<CachedIdentity> = TokenCache::new(10_000);
+    hs.provider
+        .authenticate(&mut warm, &headers, None, NOW)
+        .unwrap();
+    group.bench_function("authenticate", |b| {
+        b.iter(|| {
+            hs.provider
+                .authenticate(&mut warm, black_box(&headers), None, NOW)
+                .unwrap()
+        })
+    });
+    let bearer = format!("Bearer {}", hs.token);
+    let no_cookies: [&[u8]; 0] = [];
+    hs.provider
+        .authenticate(&mut warm, &no_cookies, Some(bearer.as_bytes()), NOW)
+        .unwrap();
+    group.bench_function("authenticate_bearer", |b| {
+        b.iter(|| {
+            hs.provider
+                .authenticate(&mut warm, &no_cookies, Some(black_box(bearer.as_bytes())), NOW)
+                .unwrap()
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("cookie");
+    group.bench_function("session_value", |b| {
+        b.iter(|| cookie::session_value(black_box(&headers), COOKIE_NAME).unwrap())
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("parts");
+    group.bench_function("open_session", |b| {
+        b.iter(|| {
+            session::open_session(
+                &hs.provider.session_key,
+                COOKIE_NAME,
+                black_box(hs.sealed.as_bytes()),
+            )
+            .unwrap()
+        })
+    });
+    for case in &cases {
+        group.bench_function(format!("verify_claims_{}", case.name), |b| {
+            b.iter(|| {
+                case.provider
+                    .verify_claims(black_box(case.token.as_bytes()), NOW)
+                    .unwrap()
+            })
+        });
+    }
+    group.bench_function("verify_bearer_HS256", |b| {
+        b.iter(|| {
+            hs.provider
+                .verify_bearer(black_box(hs.token.as_bytes()), NOW)
+                .unwrap()
+        })
+    });
+    group.finish();
+
+    // jsonwebtoken::decode with the checks the module makes (iss, aud, exp; leeway 60 s). It
+    // validates against the wall clock, so these tokens get a far-future `exp`.
+    let mut group = c.benchmark_group("jsonwebtoken");
+    let far = {
+        let mut v = claims();
+        v["exp"] = json!(4_000_000_000u64);
+        v
+    };
+    let jwt_cases = [
+        (
+            "HS256",
+            EncodingKey::from_secret(CLIENT_SECRET.as_bytes()),
+            DecodingKey::from_secret(CLIENT_SECRET.as_bytes()),
+        ),
+        (
+            "RS256",
+            EncodingKey::from_rsa_pem(RSA1.as_bytes()).unwrap(),
+            DecodingKey::from_rsa_pem(RSA1_PUB.as_bytes()).unwrap(),
+        ),
+    ];
+    for (name, encoding, decoding) in &jwt_cases {
+        let case = cases.iter().find(|c| c.name == *name).unwrap();
+        let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(case.jalg), &far, encoding)
+            .unwrap();
+        let mut validation = Validation::new(case.jalg);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[CLIENT_ID]);
+        validation.leeway = 60;
+        jsonwebtoken::decode::<Value>(&token, decoding, &validation).unwrap();
+        group.bench_function(format!("decode_{name}"), |b| {
+            b.iter(|| {
+                jsonwebtoken::decode::<Value>(black_box(&token), decoding, &validation).unwrap()
+            })
+        });
+        group.bench_function(format!("module_verify_claims_{name}"), |b| {
+            b.iter(|| {
+                case.provider
+                    .verify_claims(black_box(token.as_bytes()), NOW)
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = hot_path;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2));
+    targets = benches
+}
+criterion_main!(hot_path);

@@ -1,0 +1,126 @@
+//! Header values (DESIGN §3, authentik §5): `sanitize::sanitize` on arbitrary text, and an
+//! `Identity` built from arbitrary claims. No value may hold a control byte (C0 except TAB,
+//! or DEL): username, groups, entitlements, email, name, uid, jwt, every group name, every
+//! `$authentik_claim_*` rendering, every additional header (whose names must also be valid
+//! header names, without `_`, never `X-authentik-*`), and the Basic authorization.
+//! Input: first byte 0 = raw text for sanitize; 1 = claims as raw JSON bytes; else
+//! structured claims.
+#![no_main]
+
+use std::borrow::Cow;
+
+use arbitrary::{Arbitrary, Unstructured};
+use authentik_core::identity::{BasicAuthAttributes, Identity};
+use authentik_core::sanitize::{is_authentik_header, is_control, is_header_name, sanitize};
+use authentik_core::token::Claims;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use fuzz_support::{JsonGen, KeyGen};
+use libfuzzer_sys::fuzz_target;
+use serde_json::{Map, Value};
+
+fn clean(what: &str, value: &str) {
+    assert!(!value.bytes().any(is_control), "{what} holds a control byte: {value:?}");
+}
+
+fn check_sanitize(text: &str) {
+    let out = sanitize(text);
+    clean("sanitize", &out);
+    assert_eq!(out.len(), text.len());
+    if text.bytes().any(is_control) {
+        let expected: String = text.chars().map(|c| if c.is_ascii() && is_control(c as u8) { ' ' } else { c }).collect();
+        assert_eq!(out, expected);
+    } else {
+        assert!(matches!(out, Cow::Borrowed(_)));
+        assert_eq!(out, text);
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+struct Structured {
+    members: Vec<(KeyGen, JsonGen)>,
+    user_attributes: Vec<(KeyGen, JsonGen)>,
+    headers: Vec<(String, JsonGen)>,
+    raw_token: Vec<u8>,
+    basic_user: Option<KeyGen>,
+    basic_password: Option<KeyGen>,
+}
+
+fn check_identity(claims: Map<String, Value>, raw_token: &[u8], basic: &BasicAuthAttributes) {
+    let names: Vec<String> = claims.keys().cloned().collect();
+    let id = Identity::from_claims(Claims(claims), raw_token, 1, basic);
+    for (what, v) in [
+        ("username", &id.username),
+        ("groups", &id.groups),
+        ("entitlements", &id.entitlements),
+        ("email", &id.email),
+        ("name", &id.name),
+        ("uid", &id.uid),
+        ("jwt", &id.jwt),
+    ] {
+        clean(what, v);
+    }
+    for g in id.group_names() {
+        clean("group name", g);
+        assert!(!g.contains('|') || id.groups.contains(g.as_str()));
+    }
+    for n in names.iter().chain(["absent".to_string()].iter()) {
+        if let Some(v) = id.claim(n) {
+            clean("claim", &v);
+        }
+    }
+    for (name, value) in &id.additional_headers {
+        assert!(is_header_name(name) && !name.contains('_'), "header name {name:?}");
+        assert!(!name.bytes().any(is_control));
+        assert!(!is_authentik_header(name.as_bytes()), "shadows X-authentik: {name:?}");
+        clean("additional header", value);
+    }
+    if let Some(basic) = &id.basic_authorization {
+        clean("basic", basic);
+        let b64 = basic.strip_prefix("Basic ").expect("Basic scheme");
+        let decoded = STANDARD.decode(b64).expect("base64 credentials");
+        assert!(decoded.contains(&b':'));
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    match mode {
+        0 => check_sanitize(&String::from_utf8_lossy(rest)),
+        1 => {
+            if let Ok(claims) = serde_json::from_slice::<Map<String, Value>>(rest) {
+                let basic = BasicAuthAttributes {
+                    user: Some("basic_user".into()),
+                    password: Some("basic_password".into()),
+                };
+                check_identity(claims, rest, &basic);
+            }
+        }
+        _ => {
+            let Ok(s) = Structured::arbitrary_take_rest(Unstructured::new(rest)) else {
+                return;
+            };
+            let mut claims = Map::new();
+            for (k, v) in &s.members {
+                claims.insert(k.name(), v.to_value());
+            }
+            let mut attrs = Map::new();
+            for (k, v) in &s.user_attributes {
+                attrs.insert(k.name(), v.to_value());
+            }
+            let headers: Map<String, Value> = s.headers.iter().map(|(k, v)| (k.clone(), v.to_value())).collect();
+            attrs.insert("additionalHeaders".into(), Value::Object(headers));
+            if mode % 2 == 0 {
+                claims.insert("ak_proxy".into(), serde_json::json!({ "user_attributes": attrs }));
+            }
+            let basic = BasicAuthAttributes {
+                user: s.basic_user.map(|k| k.name()),
+                password: s.basic_password.map(|k| k.name()),
+            };
+            check_sanitize(&String::from_utf8_lossy(&s.raw_token));
+            check_identity(claims, &s.raw_token, &basic);
+        }
+    }
+});
