@@ -277,13 +277,26 @@ unsafe fn request_kind<'a>(r: *mut ngx_http_request_t) -> RequestKind<'a> {
 /// # Safety
 /// `r` must be a live request.
 unsafe fn scheme(r: *mut ngx_http_request_t) -> &'static [u8] {
+    // SAFETY: forwarded.
+    if unsafe { is_tls(r) } {
+        b"https"
+    } else {
+        b"http"
+    }
+}
+
+/// Whether the client connection uses TLS.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn is_tls(r: *mut ngx_http_request_t) -> bool {
     #[cfg(ngx_feature = "ssl")]
     // SAFETY: the connection is live with the request.
     if unsafe { !(*(*r).connection).ssl.is_null() } {
-        return b"https";
+        return true;
     }
     let _ = r;
-    b"http"
+    false
 }
 
 /// This request's context, created on first use (internal redirects reset it).

@@ -11,9 +11,9 @@ use authentik_core::url::query_arg;
 use ngx::core::Pool;
 use ngx::ffi::{
     ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
-    ngx_int_t, ngx_str_t, ngx_time, NGX_AGAIN, NGX_HTTP_BAD_REQUEST, NGX_HTTP_MOVED_TEMPORARILY,
-    NGX_HTTP_NOT_FOUND, NGX_HTTP_NO_CONTENT, NGX_HTTP_SUBREQUEST_IN_MEMORY,
-    NGX_HTTP_SUBREQUEST_WAITED, NGX_LOG_ERR, NGX_LOG_WARN, NGX_OK,
+    ngx_int_t, ngx_str_t, ngx_time, NGX_AGAIN, NGX_ERROR, NGX_HTTP_BAD_REQUEST,
+    NGX_HTTP_MOVED_TEMPORARILY, NGX_HTTP_NOT_FOUND, NGX_HTTP_NO_CONTENT,
+    NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED, NGX_LOG_ERR, NGX_LOG_WARN, NGX_OK,
 };
 
 use crate::access::{RequestCtx, OUTPOST_PREFIX};
@@ -81,17 +81,23 @@ pub unsafe fn start_login(
 /// # Safety
 /// `r` must be a live request.
 pub unsafe fn current_url(r: *mut ngx_http_request_t, provider: &Provider) -> String {
-    // SAFETY: the request line and host live in the request pool.
+    // SAFETY: the request line and Host header live in the request pool.
     let (host, uri) = unsafe {
+        let host = match (*r).headers_in.host.as_ref() {
+            Some(host) => bytes(&host.value),
+            None => bytes(&(*r).headers_in.server),
+        };
         (
-            String::from_utf8_lossy(bytes(&(*r).headers_in.server)),
+            String::from_utf8_lossy(host),
             String::from_utf8_lossy(bytes(&(*r).unparsed_uri)),
         )
     };
     let url = match provider.mode {
         Mode::Single => format!("{}{uri}", provider.external_host),
         Mode::Domain => {
-            let scheme = if provider.secure_cookies {
+            // SAFETY: `r` is live.
+            let tls = unsafe { crate::access::is_tls(r) };
+            let scheme = if tls || provider.secure_cookies {
                 "https"
             } else {
                 "http"
@@ -165,9 +171,7 @@ unsafe fn begin_exchange(
     // SAFETY: args and cookie headers live in the request pool.
     let args = unsafe { bytes(&(*r).args) };
     if let Some(error) = query_arg(args, "error") {
-        return Err(CallbackError::ProviderError(
-            String::from_utf8_lossy(&error).chars().take(64).collect(),
-        ));
+        return Err(CallbackError::provider_error(&error));
     }
     let state = query_arg(args, "state")
         .and_then(|s| String::from_utf8(s).ok())
@@ -257,6 +261,15 @@ unsafe extern "C" fn token_response(
             exchange.done = true;
             let status = (*sr).headers_out.status;
             exchange.status = u16::try_from(status).unwrap_or(0);
+            let captured = (*sr).out.as_ref().is_some_and(|chain| !chain.buf.is_null());
+            if rc == NGX_ERROR as ngx_int_t || (exchange.status == 200 && !captured) {
+                // The exchange failed inside nginx, typically a token response larger than
+                // subrequest_output_buffer_size. nginx then marks the shared connection as
+                // failed and would close it without an answer; the callback answers 400.
+                exchange.status = 0;
+                (*(*sr).connection).set_error(0);
+                return NGX_OK as ngx_int_t;
+            }
             if let Some(buf) = (*sr).out.as_ref().and_then(|chain| chain.buf.as_ref()) {
                 if !buf.pos.is_null() && buf.last >= buf.pos {
                     let len = buf.last.offset_from(buf.pos) as usize;

@@ -193,9 +193,23 @@ pub unsafe fn add_identity_headers(
         &provider.meta_app,
         authentik_core::META_VERSION,
     ];
+    let additional = &identity.additional_headers;
+    let basic = identity.basic_authorization.as_deref();
+    let is_authorization = |name: &[u8]| name.eq_ignore_ascii_case(AUTHORIZATION.name.as_bytes());
     // SAFETY: every byte added lives in the identity, the provider or static memory, and the
     // lowercase copies of additional header names are allocated in the request pool.
     unsafe {
+        // One pass drops every client header that an additional header or the Basic header
+        // replaces (a list rebuild only when there is one).
+        if !additional.is_empty() || basic.is_some() {
+            retain_request_headers(r, |h| {
+                let key = bytes(&h.key);
+                !(additional
+                    .iter()
+                    .any(|(name, _)| key.eq_ignore_ascii_case(name.as_bytes()))
+                    || (basic.is_some() && is_authorization(key)))
+            })?;
+        }
         for (header, value) in IDENTITY_HEADERS.iter().zip(values) {
             push_request_header(
                 r,
@@ -206,7 +220,15 @@ pub unsafe fn add_identity_headers(
             )?;
         }
         let pool = Pool::from_ngx_pool((*r).pool);
-        for (name, value) in &identity.additional_headers {
+        for (i, (name, value)) in additional.iter().enumerate() {
+            // A later header of the same name, or the Basic header, replaces this one.
+            if additional[i + 1..]
+                .iter()
+                .any(|(later, _)| later.eq_ignore_ascii_case(name))
+                || (basic.is_some() && is_authorization(name.as_bytes()))
+            {
+                continue;
+            }
             let lowercase = pool.alloc_unaligned(name.len()) as *mut u8;
             if lowercase.is_null() {
                 return Err(());
@@ -216,13 +238,9 @@ pub unsafe fn add_identity_headers(
                 *dst = src.to_ascii_lowercase();
             }
             let hash = header_hash(lowercase);
-            retain_request_headers(r, |h| !bytes(&h.key).eq_ignore_ascii_case(name.as_bytes()))?;
             push_request_header(r, name.as_bytes(), lowercase, hash, value.as_bytes())?;
         }
-        if let Some(basic) = &identity.basic_authorization {
-            retain_request_headers(r, |h| {
-                !bytes(&h.key).eq_ignore_ascii_case(AUTHORIZATION.name.as_bytes())
-            })?;
+        if let Some(basic) = basic {
             let h = push_request_header(
                 r,
                 AUTHORIZATION.name.as_bytes(),

@@ -94,8 +94,8 @@ fn case(name: &'static str, jalg: Jalg, kid: Option<&str>, key: &EncodingKey) ->
     let mut header = jsonwebtoken::Header::new(jalg);
     header.kid = kid.map(str::to_string);
     let token = jsonwebtoken::encode(&header, &claims(), key).unwrap();
-    let mut cookies = session::seal_session(&provider.session_key, COOKIE_NAME, token.as_bytes())
-        .unwrap();
+    let mut cookies =
+        session::seal_session(&provider.session_key, COOKIE_NAME, token.as_bytes()).unwrap();
     assert_eq!(cookies.len(), 1, "the bench session fits one cookie");
     let sealed = cookies.remove(0).1;
     // Sanity: every case authenticates.
@@ -193,7 +193,12 @@ fn benches(c: &mut Criterion) {
     group.bench_function("authenticate_bearer", |b| {
         b.iter(|| {
             hs.provider
-                .authenticate(&mut warm, &no_cookies, Some(black_box(bearer.as_bytes())), NOW)
+                .authenticate(
+                    &mut warm,
+                    &no_cookies,
+                    Some(black_box(bearer.as_bytes())),
+                    NOW,
+                )
                 .unwrap()
         })
     });
@@ -256,8 +261,8 @@ fn benches(c: &mut Criterion) {
     ];
     for (name, encoding, decoding) in &jwt_cases {
         let case = cases.iter().find(|c| c.name == *name).unwrap();
-        let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(case.jalg), &far, encoding)
-            .unwrap();
+        let token =
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(case.jalg), &far, encoding).unwrap();
         let mut validation = Validation::new(case.jalg);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[CLIENT_ID]);

@@ -1,15 +1,16 @@
 //! The per-worker verified-token cache (DESIGN §8): bounded, least-recently-used, and never
 //! returning an entry past its expiry. Keys are the presented credential bytes (the sealed
 //! cookie value or the bearer token), so a hit costs one hash and one comparison: no crypto,
-//! no JSON.
+//! no JSON. Each key is stored once, shared by the index and its slot.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::rc::Rc;
 
 const NIL: usize = usize::MAX;
 
 struct Slot<V> {
-    key: Box<[u8]>,
+    key: Rc<[u8]>,
     value: V,
     expires_at: u64,
     newer: usize,
@@ -17,7 +18,7 @@ struct Slot<V> {
 }
 
 pub struct TokenCache<V> {
-    index: HashMap<Box<[u8]>, usize, BuildHasherDefault<WordHasher>>,
+    index: HashMap<Rc<[u8]>, usize, BuildHasherDefault<WordHasher>>,
     slots: Vec<Slot<V>>,
     capacity: usize,
     newest: usize,
@@ -66,9 +67,10 @@ impl<V> TokenCache<V> {
             self.touch(slot);
             return;
         }
+        let key: Rc<[u8]> = key.into();
         let slot = if self.slots.len() < self.capacity {
             self.slots.push(Slot {
-                key: key.into(),
+                key: key.clone(),
                 value,
                 expires_at,
                 newer: NIL,
@@ -80,12 +82,12 @@ impl<V> TokenCache<V> {
             self.unlink(slot);
             let entry = &mut self.slots[slot];
             self.index.remove(&entry.key);
-            entry.key = key.into();
+            entry.key = key.clone();
             entry.value = value;
             entry.expires_at = expires_at;
             slot
         };
-        self.index.insert(key.into(), slot);
+        self.index.insert(key, slot);
         self.link_newest(slot);
     }
 
@@ -143,13 +145,23 @@ impl<V> TokenCache<V> {
     }
 }
 
+/// Bytes hashed from each end of a long key.
+const SAMPLE: usize = 32;
+
 /// A fast non-cryptographic hash over 8-byte words. Only verified credentials are ever
 /// inserted, so a client cannot fill a bucket with chosen keys.
+///
+/// A key longer than `2 * SAMPLE` bytes is hashed by its length (written separately by
+/// `[u8]`'s `Hash`) and its first and last `SAMPLE` bytes: a sealed cookie ends in its AEAD tag
+/// and starts with its random nonce, a token ends in its signature, so these bytes already
+/// tell keys apart, and a hit of a 2 KB cookie costs a few dozen instructions to hash instead
+/// of a pass over every byte. Equality still compares whole keys.
 #[derive(Default)]
 struct WordHasher(u64);
 
-impl Hasher for WordHasher {
-    fn write(&mut self, bytes: &[u8]) {
+impl WordHasher {
+    #[inline]
+    fn words(&mut self, bytes: &[u8]) {
         const K: u64 = 0x517c_c1b7_2722_0a95;
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
@@ -159,6 +171,18 @@ impl Hasher for WordHasher {
         }
         for &byte in chunks.remainder() {
             self.0 = (self.0.rotate_left(5) ^ u64::from(byte)).wrapping_mul(K);
+        }
+    }
+}
+
+impl Hasher for WordHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        if bytes.len() > 2 * SAMPLE {
+            self.words(&bytes[..SAMPLE]);
+            self.words(&bytes[bytes.len() - SAMPLE..]);
+        } else {
+            self.words(bytes);
         }
     }
 
@@ -198,6 +222,21 @@ mod tests {
         assert_eq!(cache.get(b"a", 0), Some(&0));
         assert_eq!(cache.get(b"c", 0), Some(&2));
         assert_eq!(cache.get(b"d", 0), Some(&3));
+    }
+
+    #[test]
+    fn long_keys_that_hash_alike_stay_apart() {
+        // Same length, same first and last SAMPLE bytes: equal hashes, different keys.
+        let mut cache = TokenCache::new(4);
+        let a = [b'a'; 3 * SAMPLE];
+        let mut b = a;
+        b[SAMPLE + 5] = b'b';
+        cache.insert(&a, 1, 100);
+        assert_eq!(cache.get(&b, 0), None);
+        cache.insert(&b, 2, 100);
+        assert_eq!(cache.get(&a, 0), Some(&1));
+        assert_eq!(cache.get(&b, 0), Some(&2));
+        assert_eq!(cache.len(), 2);
     }
 
     #[test]

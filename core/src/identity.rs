@@ -50,11 +50,12 @@ impl Identity {
         let email = string_claim(&claims, "email");
         Identity {
             username: string_claim(&claims, "preferred_username"),
-            groups: sanitize(&group_names.join("|")).into_owned(),
-            entitlements: sanitize(&string_list(claims.get("entitlements")).join("|")).into_owned(),
+            // The names are sanitised already, and `|` is no control byte.
+            groups: group_names.join("|"),
+            entitlements: string_list(claims.get("entitlements")).join("|"),
             name: string_claim(&claims, "name"),
             uid: string_claim(&claims, "sub"),
-            jwt: sanitize(&String::from_utf8_lossy(raw_token)).into_owned(),
+            jwt: token_text(raw_token),
             valid_until,
             additional_headers: user_attributes.map(additional_headers).unwrap_or_default(),
             basic_authorization: user_attributes
@@ -74,6 +75,34 @@ impl Identity {
     pub fn claim(&self, name: &str) -> Option<String> {
         self.claims.get(name).map(render_claim)
     }
+}
+
+/// The raw token as a header value. A verified token is base64url parts joined by dots, so
+/// this is one word-at-a-time check and one copy; anything else goes the general way.
+fn token_text(raw: &[u8]) -> String {
+    match std::str::from_utf8(raw) {
+        Ok(text) if surely_clean(raw) => text.to_owned(),
+        _ => sanitize(&String::from_utf8_lossy(raw)).into_owned(),
+    }
+}
+
+/// True when `bytes` has no byte below 0x20 and no DEL, tested eight bytes at a time without
+/// branches. TAB is below 0x20 too, so a value with a TAB is left to `sanitize`, which keeps it.
+fn surely_clean(bytes: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const SPACE: u64 = LO * 0x20;
+    const DEL: u64 = LO * 0x7f;
+    let mut words = bytes.chunks_exact(8);
+    let mut flags = 0u64;
+    for chunk in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // Some byte below 0x20; some byte equal to DEL (a zero byte of w ^ DEL).
+        flags |= (w.wrapping_sub(SPACE) & !w) | ((w ^ DEL).wrapping_sub(LO) & !(w ^ DEL));
+    }
+    flags & HI == 0 && words.remainder().iter().all(|&b| b >= 0x20 && b != 0x7f)
 }
 
 fn render_claim(value: &Value) -> String {
@@ -260,6 +289,27 @@ mod tests {
             .unwrap()
             .starts_with("{\"user_attributes\""));
         assert_eq!(id.claim("absent"), None);
+    }
+
+    #[test]
+    fn token_text_matches_sanitize() {
+        let mut samples: Vec<Vec<u8>> = vec![
+            b"aaa.bbb.ccc".to_vec(),
+            b"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl".to_vec(),
+            "zoë.tab\there".as_bytes().to_vec(),
+            vec![0xff, b'a', 0xfe],
+        ];
+        for byte in 0u8..=0xff {
+            for at in [0usize, 7, 8, 15, 20] {
+                let mut raw = vec![b'x'; 21];
+                raw[at] = byte;
+                samples.push(raw);
+            }
+        }
+        for raw in samples {
+            let expected = sanitize(&String::from_utf8_lossy(&raw)).into_owned();
+            assert_eq!(token_text(&raw), expected, "{raw:?}");
+        }
     }
 
     #[test]

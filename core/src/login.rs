@@ -52,6 +52,9 @@ impl std::fmt::Display for CallbackError {
             }
             CallbackError::StateInvalid => f.write_str("login-state cookie is invalid"),
             CallbackError::StateExpired => f.write_str("login state expired"),
+            CallbackError::ExchangeFailed(0) => f.write_str(
+                "code exchange failed inside nginx (see the error logged for the token_request location)",
+            ),
             CallbackError::ExchangeFailed(status) => {
                 write!(f, "code exchange failed with status {status}")
             }
@@ -62,6 +65,22 @@ impl std::fmt::Display for CallbackError {
             CallbackError::NonceMismatch => f.write_str("id_token nonce does not match"),
             CallbackError::Seal => f.write_str("cannot seal the session"),
         }
+    }
+}
+
+impl CallbackError {
+    /// The provider's `error=` value, reduced to what an OAuth error code may contain (RFC 6749
+    /// §4.1.2.1: printable ASCII without `"` and `\\`) so it cannot forge log lines.
+    pub fn provider_error(value: &[u8]) -> CallbackError {
+        let code = value
+            .iter()
+            .take(64)
+            .map(|&b| match b {
+                0x20..=0x7e if b != b'"' && b != b'\\' => b as char,
+                _ => '?',
+            })
+            .collect();
+        CallbackError::ProviderError(code)
     }
 }
 

@@ -327,3 +327,19 @@ fn rd_domain_mode_allows_the_domain_on_a_dot_boundary() {
         assert!(host == "company.tld" || host.ends_with(".company.tld"));
     }
 }
+
+#[test]
+fn provider_error_codes_cannot_forge_log_lines() {
+    let error = CallbackError::provider_error(b"access_denied\r\n2026/01/01 [emerg] forged\0\"x\"");
+    let text = error.to_string();
+    assert!(!text.bytes().any(|b| b.is_ascii_control()), "{text:?}");
+    assert!(!text.contains('"') || text.starts_with("the provider returned error \""));
+    assert_eq!(
+        CallbackError::provider_error(b"access_denied"),
+        CallbackError::ProviderError("access_denied".into())
+    );
+    assert_eq!(
+        CallbackError::provider_error(&[b'a'; 200]),
+        CallbackError::ProviderError("a".repeat(64))
+    );
+}

@@ -240,7 +240,7 @@ export async function startNginx({ idp, echoPort }) {
     fs.chmodSync(prefix, 0o755); // workers run as nobody
     for (const d of ['conf', 'logs', 'temp']) fs.mkdirSync(path.join(prefix, d), { mode: 0o755 });
     const secretFile = path.join(prefix, 'conf/cookie.secret');
-    fs.writeFileSync(secretFile, crypto.randomBytes(32).toString('hex'), { mode: 0o644 });
+    fs.writeFileSync(secretFile, crypto.randomBytes(32).toString('hex'), { mode: 0o600 }); // read by the master at load
     const port = await freePort();
     const confFile = path.join(prefix, 'conf/nginx.conf');
     fs.writeFileSync(confFile, nginxConf({ prefix, module, port, idp, echoPort, secretFile }));

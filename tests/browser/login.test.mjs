@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  echoHeaders, launchBrowser, onLoginForm, sessionCookies, startStack, submitLogin,
+  echoHeaders, launchBrowser, nginxPaths, onLoginForm, sessionCookies, startStack, submitLogin,
 } from './harness.mjs';
+
+nginxPaths(); // without AUTHENTIK_TEST_NGINX and AUTHENTIK_TEST_MODULE, fail here, once, clearly
 
 const AKADMIN = ['akadmin', 'akadmin-password'];
 const ALICE = ['alice', 'alice-password'];
@@ -20,8 +22,8 @@ async function withBrowser(stack, fn) {
   } catch (e) {
     // what nginx and the IdP said, for the failure report
     let log = '';
-    try { log = stack.nginx.errorLog().split('\n').filter((l) => /authentik|emerg|alert|crit|\[error\]/.test(l)).slice(-15).join('\n'); } catch { /* gone */ }
-    console.error(`--- nginx error.log (authentik lines, tail):\n${log}\n--- IdP requests (tail):\n${stack.idp.requests.slice(-15).join('\n')}`);
+    try { log = stack.nginx.errorLog().split('\n').filter((l) => /authentik: |\[(error|crit|alert|emerg)\]/.test(l)).slice(-15).join('\n'); } catch { /* gone */ }
+    console.error(`--- nginx error.log (module and error lines, tail):\n${log}\n--- IdP requests (tail):\n${stack.idp.requests.slice(-15).join('\n')}`);
     throw e;
   } finally {
     await b.close();

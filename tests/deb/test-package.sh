@@ -32,7 +32,7 @@ finish() {
 }
 # apt-get with its output in $prefix/apt.log (shown when it fails); waits for the dpkg lock.
 apt_get() {
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q "$@" >>"$prefix/apt.log" 2>&1 || {
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q "$@" >>"$prefix/apt.log" 2>&1 9>&- || {
         tail -n 20 "$prefix/apt.log"
         return 1
     }
@@ -43,6 +43,13 @@ if [ "$(id -u)" != 0 ]; then
     finish
 fi
 
+# It installs and purges a system package: one run at a time on this machine (the lock's fd 9
+# is closed for the commands this starts, so that no daemon keeps it).
+exec 9>/run/lock/authentik-deb-test.lock
+if ! flock -w 1800 9; then
+    not_ok "another tests/deb/test-package.sh holds /run/lock/authentik-deb-test.lock"
+    finish
+fi
 prefix=$(mktemp -d /tmp/authentik-deb-test-XXXXXX)
 chmod 755 "$prefix"
 nginx_pid=
@@ -62,7 +69,7 @@ trap cleanup EXIT
 
 deb=${1:-}
 if [ -z "$deb" ]; then
-    deb=$(scripts/package-deb 2>"$prefix/package-deb.log" | tail -n1)
+    deb=$(scripts/package-deb 2>"$prefix/package-deb.log" 9>&- | tail -n1)
     if [ ! -f "$deb" ]; then
         tail -n 40 "$prefix/package-deb.log"
         not_ok "scripts/package-deb builds the package"
@@ -79,6 +86,15 @@ check "ships $so" grep -q " \./usr/lib/nginx/modules/ngx_http_authentik_module.s
 check "ships $available" grep -q " \.$available$" <<<"$contents"
 check "ships the copyright" grep -q "/usr/share/doc/$pkg/copyright$" <<<"$contents"
 check "ships changelog.Debian.gz" grep -q "/usr/share/doc/$pkg/changelog.Debian.gz$" <<<"$contents"
+if [ -f README.md ]; then
+    check "ships README.md" grep -qE "/usr/share/doc/$pkg/README\.md(\.gz)?$" <<<"$contents"
+fi
+examples=0
+for f in nginx-conf/*; do
+    [ -f "$f" ] || continue
+    grep -qE "/usr/share/doc/$pkg/examples/$(basename "$f")(\.gz)?$" <<<"$contents" || { echo "# missing example $f"; examples=1; }
+done
+check "ships nginx-conf/* as examples" test "$examples" = 0
 abi=$(sed -n 's/^nginx:abi=//p' /usr/share/nginx/src/debian/libnginx-mod.abisubstvars 2>/dev/null)
 [ -n "$abi" ] || abi=$(apt-cache show nginx | grep -o 'nginx-abi-[^, ]*' | head -n1)
 depends=$(dpkg-deb -f "$deb" Depends)
@@ -152,7 +168,7 @@ http {
     }
 }
 EOF
-run_nginx() { /usr/sbin/nginx -p "$prefix" -c "$prefix/conf/nginx.conf" -e "$prefix/error.log" "$@"; }
+run_nginx() { /usr/sbin/nginx -p "$prefix" -c "$prefix/conf/nginx.conf" -e "$prefix/error.log" "$@" 9>&-; }
 check "own config: nginx -t (port $port)" run_nginx -t -q
 if run_nginx; then
     for _ in $(seq 50); do [ -s "$prefix/nginx.pid" ] && break; sleep 0.1; done

@@ -451,7 +451,7 @@ pub fn provider_config(mode: Mode, external_host: &str, cookie_domain: Option<&s
         client_secret: Some(SECRET_A.to_vec()),
         cookie_secret: Some(COOKIE_SECRET_A.to_vec()),
         external_host: Some(external_host.into()),
-        mode,
+        mode: Some(mode),
         cookie_domain: cookie_domain.map(Into::into),
         token_request: Some("/_authentik_token".into()),
         leeway_secs: Some(LEEWAY),
