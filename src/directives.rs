@@ -13,7 +13,7 @@ use ngx::ffi::{
 use ngx::ngx_string;
 
 use crate::conf::{LocConf, MainConf, ProviderChoice, Unauthenticated};
-use crate::ffi::{arg_text, as_conf, bytes, conf_args, guard};
+use crate::ffi::{arg_text, bytes, directive};
 use crate::provider_block;
 
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
@@ -84,29 +84,23 @@ pub fn conf_error(cf: *mut ngx_conf_t, message: &str) -> *mut c_char {
     NGX_CONF_ERROR
 }
 
-/// Run a location-level directive handler with panics contained and errors reported.
+/// Run a location-level directive handler with errors reported at the directive's line.
 fn with_loc_conf(
     cf: *mut ngx_conf_t,
     conf: *mut c_void,
     body: impl FnOnce(&mut LocConf, &[ngx_str_t]) -> Result<(), String>,
 ) -> *mut c_char {
-    guard(NGX_CONF_ERROR, || {
-        // SAFETY: nginx passes this module's LocConf for NGX_HTTP_LOC_CONF_OFFSET directives,
-        // and the directive's arguments in cf->args.
-        let (Some(loc), args) = (unsafe { as_conf::<LocConf>(conf) }, unsafe {
-            conf_args(cf)
-        }) else {
-            return NGX_CONF_ERROR;
-        };
-        match body(loc, &args[1..]) {
+    // SAFETY: every caller is registered with NGX_HTTP_LOC_CONF_OFFSET, so `conf` is a LocConf.
+    unsafe {
+        directive::<LocConf>(cf, conf, |loc, args| match body(loc, &args[1..]) {
             Ok(()) => ptr::null_mut(),
             Err(message) if message == DUPLICATE => {
                 let name = arg_text(&args[0]).unwrap_or("directive");
                 conf_error(cf, &format!("\"{name}\" directive is duplicate"))
             }
             Err(message) => conf_error(cf, &message),
-        }
-    })
+        })
+    }
 }
 
 const DUPLICATE: &str = "is duplicate";
@@ -259,13 +253,7 @@ unsafe extern "C" fn authentik_cache(
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
-    guard(NGX_CONF_ERROR, || {
-        // SAFETY: nginx passes this module's MainConf for NGX_HTTP_MAIN_CONF_OFFSET directives.
-        let (Some(main), args) = (unsafe { as_conf::<MainConf>(conf) }, unsafe {
-            conf_args(cf)
-        }) else {
-            return NGX_CONF_ERROR;
-        };
+    let handle = |main: &mut MainConf, args: &[ngx_str_t]| {
         if main.cache_entries.is_some() {
             return conf_error(cf, "\"authentik_cache\" directive is duplicate");
         }
@@ -279,5 +267,7 @@ unsafe extern "C" fn authentik_cache(
             }
             _ => conf_error(cf, "invalid number of entries, expected 0 … 10000000"),
         }
-    })
+    };
+    // SAFETY: registered with NGX_HTTP_MAIN_CONF_OFFSET, so `conf` is this module's MainConf.
+    unsafe { directive::<MainConf>(cf, conf, handle) }
 }

@@ -1,8 +1,9 @@
 //! Small helpers at the FFI boundary: panic containment, strings, configuration access.
 
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use ngx::core::NGX_CONF_ERROR;
 use ngx::ffi::{ngx_conf_t, ngx_http_request_t, ngx_str_t};
 use ngx::http::HttpModule;
 
@@ -12,6 +13,26 @@ use crate::Module;
 /// Run `body`; a panic becomes `fallback` instead of unwinding into nginx.
 pub fn guard<R>(fallback: R, body: impl FnOnce() -> R) -> R {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+/// Run a directive handler on this level's configuration of type `T` and the directive's
+/// arguments (name first), with panics contained.
+///
+/// # Safety
+/// `cf` must be the configuration being parsed and `conf` null or the `T` that nginx passes
+/// for the directive's configuration offset.
+pub unsafe fn directive<T>(
+    cf: *mut ngx_conf_t,
+    conf: *mut c_void,
+    body: impl FnOnce(&mut T, &[ngx_str_t]) -> *mut c_char,
+) -> *mut c_char {
+    guard(NGX_CONF_ERROR, || {
+        // SAFETY: guaranteed by the caller; nginx keeps cf->args valid during the handler.
+        let (Some(conf), args) = (unsafe { as_conf::<T>(conf) }, unsafe { conf_args(cf) }) else {
+            return NGX_CONF_ERROR;
+        };
+        body(conf, args)
+    })
 }
 
 /// The bytes of an `ngx_str_t` (empty for a null pointer).

@@ -14,20 +14,14 @@ use ngx::ffi::{ngx_command_t, ngx_conf_parse, ngx_conf_t, ngx_str_t, NGX_LOG_WAR
 
 use crate::conf::MainConf;
 use crate::directives::{conf_error, on_off};
-use crate::ffi::{arg_text, as_conf, conf_args, guard};
+use crate::ffi::{arg_text, conf_args, directive, guard};
 
 pub unsafe extern "C" fn authentik_provider(
     cf: *mut ngx_conf_t,
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
-    guard(NGX_CONF_ERROR, || {
-        // SAFETY: nginx passes this module's MainConf and the directive's arguments.
-        let (Some(main), args) = (unsafe { as_conf::<MainConf>(conf) }, unsafe {
-            conf_args(cf)
-        }) else {
-            return NGX_CONF_ERROR;
-        };
+    let handle = |main: &mut MainConf, args: &[ngx_str_t]| {
         let name = match arg_text(&args[1]) {
             Ok(name) if !name.is_empty() && name != "off" => name.to_string(),
             _ => return conf_error(cf, "invalid provider name"),
@@ -65,7 +59,9 @@ pub unsafe extern "C" fn authentik_provider(
             }
             Err(message) => conf_error(cf, &format!("authentik_provider \"{name}\": {message}")),
         }
-    })
+    };
+    // SAFETY: registered with NGX_HTTP_MAIN_CONF_OFFSET, so `conf` is this module's MainConf.
+    unsafe { directive::<MainConf>(cf, conf, handle) }
 }
 
 unsafe extern "C" fn provider_setting(

@@ -9,7 +9,6 @@ use ngx::ffi::{
 
 use crate::access::{existing_ctx, RequestCtx};
 use crate::ffi::{bytes, guard};
-use crate::headers::pool_copy;
 
 #[derive(Clone, Copy)]
 enum Field {
@@ -184,17 +183,13 @@ unsafe extern "C" fn claim_variable(
                 .and_then(|name| name.get(CLAIM_PREFIX.len()..))
                 .and_then(|name| std::str::from_utf8(name).ok());
             let identity = existing_ctx(r).and_then(|ctx| ctx.identity.as_deref());
+            // Rendered once per identity (so once per cached entry); the request context
+            // holds the identity until the request ends, as for the other variables.
             let rendered = match (claim, identity) {
-                (Some(claim), Some(identity)) => identity.claim(claim),
+                (Some(claim), Some(identity)) => identity.claim_str(claim),
                 _ => None,
             };
-            match rendered {
-                Some(text) => match pool_copy(r, text.as_bytes()) {
-                    Some(copy) => set_value(v, Some(bytes(&copy))),
-                    None => return NGX_ERROR as ngx_int_t,
-                },
-                None => set_value(v, None),
-            }
+            set_value(v, rendered.map(str::as_bytes));
         }
         NGX_OK as ngx_int_t
     })
