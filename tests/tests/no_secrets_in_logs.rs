@@ -217,14 +217,38 @@ authentik_provider app {{
     let sealed_expired = seal_for(TEST_COOKIE_SECRET.as_bytes(), &name, &expired);
     let requests: Vec<(&str, Request, u16)> = vec![
         ("session", Request::get("/a").cookies(&session), 200),
-        ("session, denied by policy", Request::get("/admins/x").cookies(&session), 403),
-        ("tampered session", Request::get("/a").cookies(&tampered_session), 401),
-        ("sealed expired token", Request::get("/a").cookies(&sealed_expired), 401),
-        ("bearer access token", Request::get("/a").bearer(&access_token), 200),
+        (
+            "session, denied by policy",
+            Request::get("/admins/x").cookies(&session),
+            403,
+        ),
+        (
+            "tampered session",
+            Request::get("/a").cookies(&tampered_session),
+            401,
+        ),
+        (
+            "sealed expired token",
+            Request::get("/a").cookies(&sealed_expired),
+            401,
+        ),
+        (
+            "bearer access token",
+            Request::get("/a").bearer(&access_token),
+            200,
+        ),
         ("bearer minted", Request::get("/a").bearer(&minted), 200),
         ("bearer expired", Request::get("/a").bearer(&expired), 401),
-        ("bearer wrong key", Request::get("/a").bearer(&wrong_key), 401),
-        ("bearer tampered", Request::get("/a").bearer(&tamper_value(&minted)), 401),
+        (
+            "bearer wrong key",
+            Request::get("/a").bearer(&wrong_key),
+            401,
+        ),
+        (
+            "bearer tampered",
+            Request::get("/a").bearer(&tamper_value(&minted)),
+            401,
+        ),
         (
             "bearer, page load",
             Request::get("/a")
@@ -233,7 +257,11 @@ authentik_provider app {{
                 .header("Sec-Fetch-Mode", "navigate"),
             302,
         ),
-        ("sign out", Request::get("/outpost.goauthentik.io/sign_out").cookies(&session), 302),
+        (
+            "sign out",
+            Request::get("/outpost.goauthentik.io/sign_out").cookies(&session),
+            302,
+        ),
     ];
     for (what, req, status) in &requests {
         let r = ng.send(req);
@@ -322,7 +350,10 @@ authentik_provider app {{
         core_debug_kinds,
         failed_logins.join(", ")
     );
-    assert!(module_entries >= 10, "too few module log lines to mean anything");
+    assert!(
+        module_entries >= 10,
+        "too few module log lines to mean anything"
+    );
     assert!(
         bad.is_empty(),
         "tokens or secrets in module or non-debug log lines:\n{}",
