@@ -9,6 +9,9 @@
 //! * `parts/*`: the steps of an uncached request on their own;
 //! * `jsonwebtoken/*`: `jsonwebtoken::decode` of the same tokens with the same checks, against
 //!   the module's own verifier (`Provider::verify_claims`) for comparison.
+//!
+//! `HOT_PATH_COUNT=NAME:N` runs one routine N times instead, for instruction counts under
+//! callgrind (see `main`).
 
 use std::hint::black_box;
 
@@ -16,7 +19,9 @@ use authentik_core::cache::TokenCache;
 use authentik_core::cookie;
 use authentik_core::provider::{CachedIdentity, Provider, ProviderConfig};
 use authentik_core::session;
-use criterion::{criterion_group, criterion_main, Criterion};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use criterion::Criterion;
 use jsonwebtoken::{Algorithm as Jalg, DecodingKey, EncodingKey, Validation};
 use serde_json::{json, Value};
 
@@ -147,107 +152,39 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn benches(c: &mut Criterion) {
+/// A routine to measure: its criterion id and one operation.
+type Routine<'a> = (String, Box<dyn FnMut() + 'a>);
+
+/// What the routines borrow: built once, before any measurement.
+struct State {
+    cases: Vec<Case>,
+    headers: [Vec<u8>; 1],
+    bearer: String,
+    signing_input: String,
+    signature: Vec<u8>,
+    hmac_key: ring::hmac::Key,
+    payload: Vec<u8>,
+    /// jsonwebtoken's cases: name, token (far-future `exp`), key, validation.
+    jwt: Vec<(&'static str, String, DecodingKey, Validation)>,
+}
+
+fn state() -> State {
     let cases = cases();
     let hs = &cases[0];
-
-    let mut group = c.benchmark_group("uncached");
-    for case in &cases {
-        group.bench_function(case.name, |b| {
-            b.iter(|| {
-                case.provider
-                    .verify_session(black_box(case.sealed.as_bytes()), NOW)
-                    .unwrap()
-            })
-        });
-    }
-    let header = cookie_header(&hs.sealed);
-    let headers = [header.as_bytes()];
-    let mut disabled: TokenCache<CachedIdentity> = TokenCache::new(0);
-    group.bench_function("authenticate_HS256", |b| {
-        b.iter(|| {
-            hs.provider
-                .authenticate(&mut disabled, black_box(&headers), None, NOW)
-                .unwrap()
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group("cached");
-    let mut warm: TokenCache<CachedIdentity> = TokenCache::new(10_000);
-    hs.provider
-        .authenticate(&mut warm, &headers, None, NOW)
-        .unwrap();
-    group.bench_function("authenticate", |b| {
-        b.iter(|| {
-            hs.provider
-                .authenticate(&mut warm, black_box(&headers), None, NOW)
-                .unwrap()
-        })
-    });
+    let headers = [cookie_header(&hs.sealed).into_bytes()];
     let bearer = format!("Bearer {}", hs.token);
-    let no_cookies: [&[u8]; 0] = [];
-    hs.provider
-        .authenticate(&mut warm, &no_cookies, Some(bearer.as_bytes()), NOW)
-        .unwrap();
-    group.bench_function("authenticate_bearer", |b| {
-        b.iter(|| {
-            hs.provider
-                .authenticate(
-                    &mut warm,
-                    &no_cookies,
-                    Some(black_box(bearer.as_bytes())),
-                    NOW,
-                )
-                .unwrap()
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group("cookie");
-    group.bench_function("session_value", |b| {
-        b.iter(|| cookie::session_value(black_box(&headers), COOKIE_NAME).unwrap())
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group("parts");
-    group.bench_function("open_session", |b| {
-        b.iter(|| {
-            session::open_session(
-                &hs.provider.session_key,
-                COOKIE_NAME,
-                black_box(hs.sealed.as_bytes()),
-            )
-            .unwrap()
-        })
-    });
-    for case in &cases {
-        group.bench_function(format!("verify_claims_{}", case.name), |b| {
-            b.iter(|| {
-                case.provider
-                    .verify_claims(black_box(case.token.as_bytes()), NOW)
-                    .unwrap()
-            })
-        });
-    }
-    group.bench_function("verify_bearer_HS256", |b| {
-        b.iter(|| {
-            hs.provider
-                .verify_bearer(black_box(hs.token.as_bytes()), NOW)
-                .unwrap()
-        })
-    });
-    group.finish();
-
+    let (signing_input, signature) = hs.token.rsplit_once('.').unwrap();
+    let (_, payload_b64) = signing_input.split_once('.').unwrap();
+    let payload = URL_SAFE_NO_PAD.decode(payload_b64).unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
     // jsonwebtoken::decode with the checks the module makes (iss, aud, exp; leeway 60 s). It
     // validates against the wall clock, so these tokens get a far-future `exp`.
-    let mut group = c.benchmark_group("jsonwebtoken");
     let far = {
         let mut v = claims();
         v["exp"] = json!(4_000_000_000u64);
         v
     };
-    let jwt_cases = [
+    let jwt = [
         (
             "HS256",
             EncodingKey::from_secret(CLIENT_SECRET.as_bytes()),
@@ -258,37 +195,208 @@ fn benches(c: &mut Criterion) {
             EncodingKey::from_rsa_pem(RSA1.as_bytes()).unwrap(),
             DecodingKey::from_rsa_pem(RSA1_PUB.as_bytes()).unwrap(),
         ),
-    ];
-    for (name, encoding, decoding) in &jwt_cases {
-        let case = cases.iter().find(|c| c.name == *name).unwrap();
-        let token =
-            jsonwebtoken::encode(&jsonwebtoken::Header::new(case.jalg), &far, encoding).unwrap();
-        let mut validation = Validation::new(case.jalg);
+    ]
+    .into_iter()
+    .map(|(name, encoding, decoding)| {
+        let alg = cases.iter().find(|c| c.name == name).unwrap().jalg;
+        let token = jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &far, &encoding).unwrap();
+        let mut validation = Validation::new(alg);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[CLIENT_ID]);
         validation.leeway = 60;
-        jsonwebtoken::decode::<Value>(&token, decoding, &validation).unwrap();
-        group.bench_function(format!("decode_{name}"), |b| {
-            b.iter(|| {
-                jsonwebtoken::decode::<Value>(black_box(&token), decoding, &validation).unwrap()
-            })
-        });
-        group.bench_function(format!("module_verify_claims_{name}"), |b| {
-            b.iter(|| {
-                case.provider
-                    .verify_claims(black_box(token.as_bytes()), NOW)
-                    .unwrap()
-            })
-        });
+        jsonwebtoken::decode::<Value>(&token, &decoding, &validation).unwrap();
+        (name, token, decoding, validation)
+    })
+    .collect();
+    State {
+        headers,
+        bearer,
+        signing_input: signing_input.to_string(),
+        signature,
+        hmac_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, CLIENT_SECRET.as_bytes()),
+        payload,
+        jwt,
+        cases,
     }
-    group.finish();
 }
 
-criterion_group! {
-    name = hot_path;
-    config = Criterion::default()
-        .warm_up_time(std::time::Duration::from_millis(500))
-        .measurement_time(std::time::Duration::from_secs(2));
-    targets = benches
+fn routines(st: &State) -> Vec<Routine<'_>> {
+    let hs = &st.cases[0];
+    let headers: [&[u8]; 1] = [&st.headers[0]];
+    let mut out: Vec<Routine<'_>> = Vec::new();
+    for case in &st.cases {
+        out.push((
+            format!("uncached/{}", case.name),
+            Box::new(move || {
+                black_box(
+                    case.provider
+                        .verify_session(black_box(case.sealed.as_bytes()), NOW)
+                        .unwrap(),
+                );
+            }),
+        ));
+    }
+    let mut disabled: TokenCache<CachedIdentity> = TokenCache::new(0);
+    out.push((
+        "uncached/authenticate_HS256".into(),
+        Box::new(move || {
+            black_box(
+                hs.provider
+                    .authenticate(&mut disabled, black_box(&headers), None, NOW)
+                    .unwrap(),
+            );
+        }),
+    ));
+
+    let mut warm: TokenCache<CachedIdentity> = TokenCache::new(10_000);
+    hs.provider
+        .authenticate(&mut warm, &headers, None, NOW)
+        .unwrap();
+    out.push((
+        "cached/authenticate".into(),
+        Box::new(move || {
+            black_box(
+                hs.provider
+                    .authenticate(&mut warm, black_box(&headers), None, NOW)
+                    .unwrap(),
+            );
+        }),
+    ));
+    let no_cookies: [&[u8]; 0] = [];
+    let mut warm: TokenCache<CachedIdentity> = TokenCache::new(10_000);
+    let bearer = st.bearer.as_bytes();
+    hs.provider
+        .authenticate(&mut warm, &no_cookies, Some(bearer), NOW)
+        .unwrap();
+    out.push((
+        "cached/authenticate_bearer".into(),
+        Box::new(move || {
+            black_box(
+                hs.provider
+                    .authenticate(&mut warm, &no_cookies, Some(black_box(bearer)), NOW)
+                    .unwrap(),
+            );
+        }),
+    ));
+    out.push((
+        "cookie/session_value".into(),
+        Box::new(move || {
+            black_box(cookie::session_value(black_box(&headers), COOKIE_NAME).unwrap());
+        }),
+    ));
+
+    out.push((
+        "parts/open_session".into(),
+        Box::new(move || {
+            black_box(
+                session::open_session(
+                    &hs.provider.session_key,
+                    COOKIE_NAME,
+                    black_box(hs.sealed.as_bytes()),
+                )
+                .unwrap(),
+            );
+        }),
+    ));
+    for case in &st.cases {
+        out.push((
+            format!("parts/verify_claims_{}", case.name),
+            Box::new(move || {
+                black_box(
+                    case.provider
+                        .verify_claims(black_box(case.token.as_bytes()), NOW)
+                        .unwrap(),
+                );
+            }),
+        ));
+    }
+    out.push((
+        "parts/verify_bearer_HS256".into(),
+        Box::new(move || {
+            black_box(
+                hs.provider
+                    .verify_bearer(black_box(hs.token.as_bytes()), NOW)
+                    .unwrap(),
+            );
+        }),
+    ));
+    // The pieces of a verify, with the crates the verifier uses, to see where the time goes.
+    out.push((
+        "parts/hmac_sha256_verify".into(),
+        Box::new(move || {
+            ring::hmac::verify(
+                &st.hmac_key,
+                black_box(st.signing_input.as_bytes()),
+                &st.signature,
+            )
+            .unwrap();
+        }),
+    ));
+    let joined = st.signing_input.replace('.', "");
+    out.push((
+        "parts/base64_decode_token".into(),
+        Box::new(move || {
+            black_box(URL_SAFE_NO_PAD.decode(black_box(&joined)).unwrap());
+        }),
+    ));
+    out.push((
+        "parts/json_payload_to_map".into(),
+        Box::new(move || {
+            black_box(
+                serde_json::from_slice::<serde_json::Map<String, Value>>(black_box(&st.payload))
+                    .unwrap(),
+            );
+        }),
+    ));
+
+    for (name, token, decoding, validation) in &st.jwt {
+        let case = st.cases.iter().find(|c| c.name == *name).unwrap();
+        out.push((
+            format!("jsonwebtoken/decode_{name}"),
+            Box::new(move || {
+                black_box(
+                    jsonwebtoken::decode::<Value>(black_box(token), decoding, validation).unwrap(),
+                );
+            }),
+        ));
+        out.push((
+            format!("jsonwebtoken/module_verify_claims_{name}"),
+            Box::new(move || {
+                black_box(
+                    case.provider
+                        .verify_claims(black_box(token.as_bytes()), NOW)
+                        .unwrap(),
+                );
+            }),
+        ));
+    }
+    out
 }
-criterion_main!(hot_path);
+
+/// `HOT_PATH_COUNT=NAME:N` runs routine NAME N times and exits, for counting instructions:
+/// `valgrind --tool=callgrind` of N and of 0 runs, difference / N, is the routine's
+/// instruction count, which a busy machine does not disturb. Otherwise: criterion.
+fn main() {
+    let st = state();
+    let mut routines = routines(&st);
+    if let Ok(spec) = std::env::var("HOT_PATH_COUNT") {
+        let (name, count) = spec.rsplit_once(':').expect("HOT_PATH_COUNT=NAME:N");
+        let count: u64 = count.parse().expect("HOT_PATH_COUNT=NAME:N");
+        let (_, routine) = routines
+            .iter_mut()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no routine {name}"));
+        for _ in 0..count {
+            routine();
+        }
+        return;
+    }
+    let mut c = Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2))
+        .configure_from_args();
+    for (name, routine) in &mut routines {
+        c.bench_function(name, |b| b.iter(&mut *routine));
+    }
+    c.final_summary();
+}

@@ -1,5 +1,7 @@
 //! A verified user: every header value built once from the token's claims (authentik §5).
 
+use std::borrow::Cow;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -31,7 +33,7 @@ pub struct Identity {
     /// `Basic …` for the upstream's `Authorization`, when configured and available.
     pub basic_authorization: Option<String>,
     group_names: Vec<String>,
-    claims: Map<String, Value>,
+    claims: RenderedClaims,
 }
 
 impl Identity {
@@ -62,7 +64,7 @@ impl Identity {
                 .and_then(|attrs| basic_authorization(attrs, basic, &email)),
             email,
             group_names,
-            claims,
+            claims: RenderedClaims::new(&claims),
         }
     }
 
@@ -73,7 +75,61 @@ impl Identity {
     /// `$authentik_claim_NAME`: strings raw, arrays of strings joined with `|`, anything else
     /// as compact JSON; `None` when the claim is absent.
     pub fn claim(&self, name: &str) -> Option<String> {
-        self.claims.get(name).map(render_claim)
+        self.claim_str(name).map(str::to_owned)
+    }
+
+    /// [`Identity::claim`] without a copy: every claim is rendered once, when the identity is
+    /// built, so a variable only points at it.
+    pub fn claim_str(&self, name: &str) -> Option<&str> {
+        self.claims.get(name)
+    }
+}
+
+/// Every top-level claim rendered once for `$authentik_claim_NAME`: the names and values in one
+/// buffer, and their spans sorted by name. Two allocations instead of a JSON tree (a
+/// `Map<String, Value>` of an authentik token takes about four times the bytes).
+#[derive(Debug)]
+struct RenderedClaims {
+    text: String,
+    /// (name start, value start, value end) in `text`; a name ends where its value starts.
+    spans: Box<[(usize, usize, usize)]>,
+}
+
+impl RenderedClaims {
+    fn new(claims: &Map<String, Value>) -> RenderedClaims {
+        let estimate: usize = claims
+            .iter()
+            .map(|(name, value)| name.len() + value.as_str().map_or(16, str::len))
+            .sum();
+        let mut text = String::with_capacity(estimate + 64);
+        let mut spans = Vec::with_capacity(claims.len());
+        for (name, value) in claims {
+            let start = text.len();
+            text.push_str(name);
+            let value_start = text.len();
+            render_claim(&mut text, value);
+            spans.push((start, value_start, text.len()));
+        }
+        // serde_json's map iterates in name order already; sort only if that ever changes.
+        let name = |span: &(usize, usize, usize)| &text[span.0..span.1];
+        if !spans.is_sorted_by(|a, b| name(a) <= name(b)) {
+            spans.sort_unstable_by(|a, b| name(a).cmp(name(b)));
+        }
+        text.shrink_to_fit();
+        RenderedClaims {
+            text,
+            spans: spans.into_boxed_slice(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        let text = &self.text;
+        let index = self
+            .spans
+            .binary_search_by(|&(start, value, _)| text[start..value].cmp(name))
+            .ok()?;
+        let (_, value, end) = self.spans[index];
+        Some(&text[value..end])
     }
 }
 
@@ -83,6 +139,15 @@ fn token_text(raw: &[u8]) -> String {
     match std::str::from_utf8(raw) {
         Ok(text) if surely_clean(raw) => text.to_owned(),
         _ => sanitize(&String::from_utf8_lossy(raw)).into_owned(),
+    }
+}
+
+/// [`sanitize`], with a branch-free check first: values are nearly always clean.
+fn clean(value: &str) -> Cow<'_, str> {
+    if surely_clean(value.as_bytes()) {
+        Cow::Borrowed(value)
+    } else {
+        sanitize(value)
     }
 }
 
@@ -105,24 +170,30 @@ fn surely_clean(bytes: &[u8]) -> bool {
     flags & HI == 0 && words.remainder().iter().all(|&b| b >= 0x20 && b != 0x7f)
 }
 
-fn render_claim(value: &Value) -> String {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        Value::Array(items) if items.iter().all(Value::is_string) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join("|"),
-        other => other.to_string(),
-    };
-    sanitize(&text).into_owned()
+/// Append a claim as `$authentik_claim_NAME` shows it: strings raw, arrays of strings joined
+/// with `|`, anything else as compact JSON; sanitised.
+fn render_claim(out: &mut String, value: &Value) {
+    match value {
+        Value::String(s) => out.push_str(&clean(s)),
+        Value::Array(items) if items.iter().all(Value::is_string) => {
+            for (i, item) in items.iter().filter_map(Value::as_str).enumerate() {
+                if i > 0 {
+                    out.push('|');
+                }
+                out.push_str(&clean(item));
+            }
+        }
+        // The serializer itself, not `Display` (which goes through `fmt::Write`); a `Value`
+        // always serializes.
+        other => out.push_str(&clean(&serde_json::to_string(other).unwrap_or_default())),
+    }
 }
 
 fn string_claim(claims: &Map<String, Value>, name: &str) -> String {
     claims
         .get(name)
         .and_then(Value::as_str)
-        .map(|s| sanitize(s).into_owned())
+        .map(|s| clean(s).into_owned())
         .unwrap_or_default()
 }
 
@@ -134,7 +205,7 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
             items
                 .iter()
                 .filter_map(Value::as_str)
-                .map(|s| sanitize(s).into_owned())
+                .map(|s| clean(s).into_owned())
                 .collect()
         })
         .unwrap_or_default()
@@ -155,9 +226,9 @@ fn additional_headers(user_attributes: &Map<String, Value>) -> Vec<(String, Stri
         .filter(|(name, _)| is_header_name(name) && !is_authentik_header(name.as_bytes()))
         .map(|(name, value)| {
             let text = match value {
-                Value::String(s) => sanitize(s).into_owned(),
+                Value::String(s) => clean(s).into_owned(),
                 Value::Null => String::new(),
-                other => sanitize(&other.to_string()).into_owned(),
+                other => clean(&other.to_string()).into_owned(),
             };
             (name.clone(), text)
         })
@@ -289,6 +360,20 @@ mod tests {
             .unwrap()
             .starts_with("{\"user_attributes\""));
         assert_eq!(id.claim("absent"), None);
+        assert_eq!(id.claim_str("sub"), Some("f00d"));
+        assert_eq!(id.claim_str("entitlements"), Some("app-admin|billing"));
+        assert_eq!(id.claim_str("email_"), None);
+        assert_eq!(id.claim_str(""), None);
+        let mixed = identity(
+            json!({"a": [1, "x"], "b": null, "c": true, "d": 1.5, "e": ["p\nq", "r"], "f": {}}),
+            &Default::default(),
+        );
+        assert_eq!(mixed.claim_str("a"), Some("[1,\"x\"]"));
+        assert_eq!(mixed.claim_str("b"), Some("null"));
+        assert_eq!(mixed.claim_str("c"), Some("true"));
+        assert_eq!(mixed.claim_str("d"), Some("1.5"));
+        assert_eq!(mixed.claim_str("e"), Some("p q|r"));
+        assert_eq!(mixed.claim_str("f"), Some("{}"));
     }
 
     #[test]
