@@ -77,18 +77,41 @@ impl Origin {
         if authority.contains('@') || authority.is_empty() {
             return None;
         }
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || authority.starts_with('[') => {
-                (host, Some(port.parse::<u16>().ok()?))
+        // As browsers read it (WHATWG URL): the host ends at the first ':' outside an IPv6
+        // literal's brackets, and a port is decimal digits only. Otherwise a host such as
+        // "evil.example:.company.tld" would pass the domain check and the port "+443" the
+        // origin check, both in URLs that browsers refuse or read differently.
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(literal) => {
+                let (address, after) = literal.split_once(']')?;
+                address.parse::<std::net::Ipv6Addr>().ok()?;
+                let port = match after {
+                    "" => None,
+                    _ => Some(after.strip_prefix(':')?),
+                };
+                (format!("[{}]", address.to_ascii_lowercase()), port)
             }
-            _ => (authority, None),
+            None => {
+                let (host, port) = match authority.split_once(':') {
+                    Some((host, port)) => (host, Some(port)),
+                    None => (authority, None),
+                };
+                let host = host.trim_end_matches('.').to_ascii_lowercase();
+                let host_ok = !host.is_empty()
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'));
+                (host_ok.then_some(host)?, port)
+            }
         };
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let host_ok = !host.is_empty()
-            && host.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':')
-            });
-        host_ok.then_some(Origin { scheme, host, port })
+        let port = match port {
+            None => None,
+            Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(digits.parse::<u16>().ok()?)
+            }
+            Some(_) => return None,
+        };
+        Some(Origin { scheme, host, port })
     }
 
     /// The port, with the scheme's default filled in.
@@ -146,5 +169,24 @@ mod tests {
         ] {
             assert_eq!(Origin::parse(bad), None, "{bad}");
         }
+    }
+
+    /// Found by the validate_rd fuzz target: hosts and ports that browsers read differently.
+    #[test]
+    fn host_ends_at_the_first_colon_and_ports_are_digits() {
+        for bad in [
+            "https://evil.example:.company.tld:443/",
+            "https://[::1]:.company.tld:443/",
+            "https://app.example:+443/",
+            "https://app.example:/",
+            "https://[evil.example]:443/",
+            "https://[::1].:443/",
+        ] {
+            assert_eq!(Origin::parse(bad), None, "{bad}");
+        }
+        let v6 = Origin::parse("https://[::1]:8443/x").unwrap();
+        assert_eq!((v6.host.as_str(), v6.port), ("[::1]", Some(8443)));
+        let v6 = Origin::parse("http://[::1]").unwrap();
+        assert_eq!((v6.host.as_str(), v6.effective_port()), ("[::1]", 80));
     }
 }

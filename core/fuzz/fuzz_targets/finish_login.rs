@@ -10,7 +10,8 @@ use authentik_core::keys::Algorithm;
 use authentik_core::login::{CallbackError, LoginState};
 use authentik_core::provider::{Mode, Provider};
 use authentik_core::cookie;
-use fuzz_support::{b64, claims_valid, provider, sign, JsonGen, KeyGen, Signer};
+use authentik_core::token::MAX_JSON_DEPTH;
+use fuzz_support::{b64, claims_valid, json_depth, provider, sign, JsonGen, KeyGen, Signer};
 use fuzz_support::{AUD, EXTERNAL_SINGLE, ISS, LEEWAY, NOW};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
@@ -89,7 +90,9 @@ fn build(tok: &Tok) -> Option<(Value, bool, bool, u64)> {
                 b64(Value::Object(claims.clone()).to_string().as_bytes())
             );
             let sig = sign(*signer, Algorithm::HS256, message.as_bytes()).unwrap_or_default();
-            let valid = *signer == Signer::HmacA && claims_valid(&claims, NOW, LEEWAY);
+            let valid = *signer == Signer::HmacA
+                && claims_valid(&claims, NOW, LEEWAY)
+                && json_depth(&Value::Object(claims.clone())) <= MAX_JSON_DEPTH;
             let nonce_ok = claims.get("nonce").and_then(Value::as_str) == Some(&LOGIN.nonce);
             Some((json!(format!("{message}.{}", b64(&sig))), valid, nonce_ok, exp.max(0) as u64))
         }
