@@ -184,7 +184,9 @@ impl Provider {
         if !constant_time_eq(login.state.as_bytes(), state.as_bytes()) {
             return Err(CallbackError::StateInvalid);
         }
-        if now >= login.created.saturating_add(LOGIN_STATE_TTL_SECS) || login.created > now + 60 {
+        if now >= login.created.saturating_add(LOGIN_STATE_TTL_SECS)
+            || login.created > now.saturating_add(60)
+        {
             return Err(CallbackError::StateExpired);
         }
         Ok(login)

@@ -61,6 +61,9 @@ pub struct Origin {
 impl Origin {
     /// Parse `scheme://host[:port]` at the start of `url`. Anything unusual is refused:
     /// userinfo, backslashes, control bytes, spaces, non-ASCII hosts, empty hosts.
+    /// An `xn--` label is taken as written, without IDNA decoding: a browser refuses a
+    /// `Location` whose label is not valid punycode, so such a redirect goes nowhere, and the
+    /// host is still compared with the allowed set as it is.
     pub fn parse(url: &str) -> Option<Origin> {
         if url
             .bytes()

@@ -154,6 +154,20 @@ fn forged_replayed_or_expired_state_is_refused() {
         p.open_login_state(&state, Some(value.as_bytes()), NOW + LOGIN_STATE_TTL_SECS),
         Err(CallbackError::StateExpired)
     );
+    // At the end of time the checks fail closed instead of overflowing.
+    let (location, late_cookie) = p
+        .start_login("https://app.example/".into(), u64::MAX - 30)
+        .unwrap();
+    let query = location.split_once('?').unwrap().1.as_bytes().to_vec();
+    let late_state = String::from_utf8(query_arg(&query, "state").unwrap()).unwrap();
+    let late_value = cookie_value(&late_cookie).1.as_bytes();
+    assert!(p
+        .open_login_state(&late_state, Some(late_value), u64::MAX - 10)
+        .is_ok());
+    assert_eq!(
+        p.open_login_state(&late_state, Some(late_value), u64::MAX),
+        Err(CallbackError::StateExpired)
+    );
     // A state cookie from another provider's secret never opens.
     let other = ProviderConfig {
         cookie_secret: Some(vec![b'z'; 32]),

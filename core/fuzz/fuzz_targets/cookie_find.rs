@@ -54,7 +54,12 @@ fn naive_session<'a>(
     };
     let digits = &value[..dot];
     let count = (!digits.is_empty() && digits.len() <= 3 && digits.iter().all(u8::is_ascii_digit))
-        .then(|| std::str::from_utf8(digits).unwrap().parse::<usize>().unwrap())
+        .then(|| {
+            std::str::from_utf8(digits)
+                .unwrap()
+                .parse::<usize>()
+                .unwrap()
+        })
         .filter(|c| (2..=MAX_CHUNKS).contains(c))
         .ok_or(CookieError::BadCount)?;
     let mut joined = value[dot + 1..].to_vec();
@@ -76,10 +81,13 @@ fuzz_target!(|data: &[u8]| {
     let real = cookie::find(&headers, name);
     // A name that parsing could never produce (empty, '=' or ';' inside, surrounding
     // whitespace) matches nothing.
-    let producible = !name.is_empty()
-        && trim(name) == name
-        && !name.iter().any(|&b| b == b'=' || b == b';');
-    let expected = if producible { naive_find(&headers, name) } else { None };
+    let producible =
+        !name.is_empty() && trim(name) == name && !name.iter().any(|&b| b == b'=' || b == b';');
+    let expected = if producible {
+        naive_find(&headers, name)
+    } else {
+        None
+    };
     assert_eq!(real, expected, "find {:?}", String::from_utf8_lossy(name));
 
     if let Ok(name) = std::str::from_utf8(name) {

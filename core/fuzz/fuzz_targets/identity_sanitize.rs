@@ -20,7 +20,10 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 
 fn clean(what: &str, value: &str) {
-    assert!(!value.bytes().any(is_control), "{what} holds a control byte: {value:?}");
+    assert!(
+        !value.bytes().any(is_control),
+        "{what} holds a control byte: {value:?}"
+    );
 }
 
 fn check_sanitize(text: &str) {
@@ -28,7 +31,16 @@ fn check_sanitize(text: &str) {
     clean("sanitize", &out);
     assert_eq!(out.len(), text.len());
     if text.bytes().any(is_control) {
-        let expected: String = text.chars().map(|c| if c.is_ascii() && is_control(c as u8) { ' ' } else { c }).collect();
+        let expected: String = text
+            .chars()
+            .map(|c| {
+                if c.is_ascii() && is_control(c as u8) {
+                    ' '
+                } else {
+                    c
+                }
+            })
+            .collect();
         assert_eq!(out, expected);
     } else {
         assert!(matches!(out, Cow::Borrowed(_)));
@@ -70,9 +82,15 @@ fn check_identity(claims: Map<String, Value>, raw_token: &[u8], basic: &BasicAut
         }
     }
     for (name, value) in &id.additional_headers {
-        assert!(is_header_name(name) && !name.contains('_'), "header name {name:?}");
+        assert!(
+            is_header_name(name) && !name.contains('_'),
+            "header name {name:?}"
+        );
         assert!(!name.bytes().any(is_control));
-        assert!(!is_authentik_header(name.as_bytes()), "shadows X-authentik: {name:?}");
+        assert!(
+            !is_authentik_header(name.as_bytes()),
+            "shadows X-authentik: {name:?}"
+        );
         clean("additional header", value);
     }
     if let Some(basic) = &id.basic_authorization {
@@ -110,10 +128,17 @@ fuzz_target!(|data: &[u8]| {
             for (k, v) in &s.user_attributes {
                 attrs.insert(k.name(), v.to_value());
             }
-            let headers: Map<String, Value> = s.headers.iter().map(|(k, v)| (k.clone(), v.to_value())).collect();
+            let headers: Map<String, Value> = s
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_value()))
+                .collect();
             attrs.insert("additionalHeaders".into(), Value::Object(headers));
             if mode % 2 == 0 {
-                claims.insert("ak_proxy".into(), serde_json::json!({ "user_attributes": attrs }));
+                claims.insert(
+                    "ak_proxy".into(),
+                    serde_json::json!({ "user_attributes": attrs }),
+                );
             }
             let basic = BasicAuthAttributes {
                 user: s.basic_user.map(|k| k.name()),

@@ -72,7 +72,9 @@ fn oracle_open(plain: &[u8], state: &str, now: u64) -> bool {
     let Ok(v) = serde_json::from_slice::<Value>(plain) else {
         return false;
     };
-    let strings = ["s", "n", "v", "r"].iter().all(|k| v.get(k).is_some_and(Value::is_string));
+    let strings = ["s", "n", "v", "r"]
+        .iter()
+        .all(|k| v.get(k).is_some_and(Value::is_string));
     let Some(t) = v.get("t").and_then(Value::as_u64) else {
         return false;
     };
@@ -92,11 +94,24 @@ fuzz_target!(|input: Input| {
                 Some(_) => assert!(r.is_err() || r.as_ref().unwrap().state == state),
             }
         }
-        Input::Sealed { state, sealed_for_state, plain, now } => {
+        Input::Sealed {
+            state,
+            sealed_for_state,
+            plain,
+            now,
+        } => {
             let name_state = sealed_for_state.unwrap_or_else(|| state.clone());
             let plain = match plain {
                 Plain::Bytes(b) => b,
-                Plain::Fields { s, n, v, r, t, created, extra } => {
+                Plain::Fields {
+                    s,
+                    n,
+                    v,
+                    r,
+                    t,
+                    created,
+                    extra,
+                } => {
                     let mut obj = match extra.to_value() {
                         Value::Object(o) => o,
                         _ => Default::default(),
@@ -123,12 +138,28 @@ fuzz_target!(|input: Input| {
             };
             let r = p.open_login_state(&state, Some(sealed.as_bytes()), now);
             // Another state's cookie never opens (barring a 48-bit digest collision).
-            let expected = p.login_state_cookie_name(&state) == name && oracle_open(&plain, &state, now);
-            assert_eq!(r.is_ok(), expected, "{r:?}");
+            let expected =
+                p.login_state_cookie_name(&state) == name && oracle_open(&plain, &state, now);
+            let created = serde_json::from_slice::<Value>(&plain)
+                .ok()
+                .and_then(|v| v.get("t")?.as_u64());
+            match (&r, expected) {
+                (Ok(_), true) | (Err(_), false) => {}
+                (Ok(_), false) => panic!("opened outside the rules: {r:?}"),
+                // Failing closed at the end of time (created + 600 saturates) is fine.
+                (Err(CallbackError::StateExpired), true)
+                    if created.is_some_and(|t| t.checked_add(LOGIN_STATE_TTL_SECS).is_none()) => {}
+                (Err(_), true) => panic!("a valid login state did not open: {r:?}"),
+            }
             // The session key never opens a login state.
             assert!(seal::open(&p.session_key, &name, sealed.as_bytes()).is_err());
         }
-        Input::RoundTrip { rd, dt, other_state, tamper } => {
+        Input::RoundTrip {
+            rd,
+            dt,
+            other_state,
+            tamper,
+        } => {
             let (location, set_cookie) = p.start_login(rd.clone(), NOW).expect("start_login");
             let query = location.split_once('?').expect("query").1.as_bytes();
             let state = String::from_utf8(query_arg(query, "state").unwrap()).unwrap();
@@ -147,14 +178,21 @@ fuzz_target!(|input: Input| {
                 assert_eq!(login.state, state);
                 assert_eq!(login.code_challenge(), challenge);
                 let body = p.token_request_body("code", &login);
-                assert_eq!(query_arg(body.as_bytes(), "code_verifier").unwrap(), login.code_verifier.as_bytes());
+                assert_eq!(
+                    query_arg(body.as_bytes(), "code_verifier").unwrap(),
+                    login.code_verifier.as_bytes()
+                );
             } else {
                 assert_eq!(r, Err(CallbackError::StateExpired));
             }
             if other_state != state {
-                assert!(p.open_login_state(&other_state, Some(value.as_bytes()), NOW).is_err());
+                assert!(p
+                    .open_login_state(&other_state, Some(value.as_bytes()), NOW)
+                    .is_err());
             }
-            assert!(OTHER.open_login_state(&state, Some(value.as_bytes()), NOW).is_err());
+            assert!(OTHER
+                .open_login_state(&state, Some(value.as_bytes()), NOW)
+                .is_err());
             if let Some((at, xor)) = tamper {
                 let mut bytes = value.as_bytes().to_vec();
                 let at = at as usize % bytes.len();

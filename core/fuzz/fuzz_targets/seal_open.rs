@@ -17,7 +17,13 @@ static KEYS: LazyLock<[SealKey; 3]> = LazyLock::new(|| {
         SealKey::derive(COOKIE_SECRET_B, "session"),
     ]
 });
-const NAMES: &[&str] = &["authentik_nginx_6f6d5b5b", "s", "s_1", "", "app_login_0123456789ab"];
+const NAMES: &[&str] = &[
+    "authentik_nginx_6f6d5b5b",
+    "s",
+    "s_1",
+    "",
+    "app_login_0123456789ab",
+];
 
 fn check_open(result: &Result<Vec<u8>, SealError>, sealed: &[u8]) {
     match result {

@@ -36,8 +36,10 @@ struct Input {
 }
 
 const PURPOSES: &[&str] = &["session", "login-state", "", "Session"];
-const NAME_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.!#$%&'*+^`|~";
-const VALUE_CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.=/+:%";
+const NAME_CHARS: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.!#$%&'*+^`|~";
+const VALUE_CHARS: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.=/+:%";
 
 fn purpose(p: u8) -> &'static str {
     PURPOSES[p as usize % PURPOSES.len()]
@@ -58,12 +60,15 @@ fn from_alphabet(bytes: &[u8], alphabet: &[u8], min: usize) -> String {
 fuzz_target!(|input: Input| {
     let key_a = SealKey::derive(&input.a.secret, purpose(input.a.purpose));
     let key_b = SealKey::derive(&input.b.secret, purpose(input.b.purpose));
-    let same_key = input.a.secret == input.b.secret && purpose(input.a.purpose) == purpose(input.b.purpose);
+    let same_key =
+        input.a.secret == input.b.secret && purpose(input.a.purpose) == purpose(input.b.purpose);
 
     // 1. seal / open.
     if let Ok(sealed) = seal::seal(&key_a, &input.a.name, &input.plaintext) {
         assert_eq!(sealed.len(), seal::sealed_len(input.plaintext.len()));
-        assert!(sealed.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(sealed
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_eq!(
             seal::open(&key_a, &input.a.name, sealed.as_bytes()).as_deref(),
             Ok(&input.plaintext[..])
@@ -79,7 +84,10 @@ fuzz_target!(|input: Input| {
             let at = at as usize % bytes.len();
             bytes[at] ^= xor;
             if bytes != sealed.as_bytes() {
-                assert!(seal::open(&key_a, &input.a.name, &bytes).is_err(), "tampered value opened");
+                assert!(
+                    seal::open(&key_a, &input.a.name, &bytes).is_err(),
+                    "tampered value opened"
+                );
             }
         }
     } else {
@@ -131,8 +139,15 @@ fuzz_target!(|input: Input| {
     let dropped = input.drop_chunk.map(|d| d as usize % chunks.len());
     for (i, (n, v)) in chunks.iter().enumerate() {
         if Some(i) != dropped {
-            let v = if input.quote { format!("\"{v}\"") } else { v.clone() };
-            let at = input.order.get(i).map_or(pairs.len(), |&o| o as usize % (pairs.len() + 1));
+            let v = if input.quote {
+                format!("\"{v}\"")
+            } else {
+                v.clone()
+            };
+            let at = input
+                .order
+                .get(i)
+                .map_or(pairs.len(), |&o| o as usize % (pairs.len() + 1));
             pairs.insert(at, (n.clone(), v));
         }
     }
@@ -141,14 +156,21 @@ fuzz_target!(|input: Input| {
     let eq = if input.spaces { " = " } else { "=" };
     let header_texts: Vec<String> = pairs
         .chunks(per_header)
-        .map(|c| c.iter().map(|(n, v)| format!("{n}{eq}{v}")).collect::<Vec<_>>().join(sep))
+        .map(|c| {
+            c.iter()
+                .map(|(n, v)| format!("{n}{eq}{v}"))
+                .collect::<Vec<_>>()
+                .join(sep)
+        })
         .collect();
     let headers: Vec<&[u8]> = header_texts.iter().map(|h| h.as_bytes()).collect();
 
     let found = cookie::session_value(&headers, &name);
     match dropped {
         None => {
-            let found = found.expect("intact chunks").expect("session cookie present");
+            let found = found
+                .expect("intact chunks")
+                .expect("session cookie present");
             assert_eq!(&*found, joined.as_bytes());
             assert_eq!(
                 session::open_session(&key_a, &name, &found).as_deref(),

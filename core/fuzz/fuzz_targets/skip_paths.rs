@@ -29,7 +29,12 @@ fuzz_target!(|data: &[u8]| {
             || rest.ends_with(b".css")
             // `$` also matches before a final "\n" only in multi-line mode, which is off.
             ;
-        assert_eq!(FIXED.matches(rest), expected, "{:?}", String::from_utf8_lossy(rest));
+        assert_eq!(
+            FIXED.matches(rest),
+            expected,
+            "{:?}",
+            String::from_utf8_lossy(rest)
+        );
         return;
     }
     let (pattern, subject) = match rest.iter().position(|&b| b == 0) {

@@ -32,13 +32,20 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     if parsed_header.is_some() && parsed_payload.is_some() {
-        assert_ne!(verdict, Err(TokenError::TooDeep), "depth scan disagrees with the parser");
+        assert_ne!(
+            verdict,
+            Err(TokenError::TooDeep),
+            "depth scan disagrees with the parser"
+        );
     }
-    let header_ok = parsed_header.as_ref().and_then(Value::as_object).is_some_and(|h: &Map<String, Value>| {
-        h.get("alg").and_then(Value::as_str) == Some("HS256")
-            && h.get("kid").is_none_or(Value::is_string)
-            && !h.contains_key("crit")
-    });
+    let header_ok = parsed_header
+        .as_ref()
+        .and_then(Value::as_object)
+        .is_some_and(|h: &Map<String, Value>| {
+            h.get("alg").and_then(Value::as_str) == Some("HS256")
+                && h.get("kid").is_none_or(Value::is_string)
+                && !h.contains_key("crit")
+        });
     let claims = parsed_payload.as_ref().and_then(Value::as_object);
     let expected = header_ok && claims.is_some_and(|c| claims_valid(c, NOW, LEEWAY));
     assert_eq!(

@@ -8,7 +8,9 @@
 use arbitrary::Arbitrary;
 use authentik_core::keys::Algorithm;
 use authentik_core::token::MAX_JSON_DEPTH;
-use fuzz_support::{b64, claims_valid, json_depth, sign, JsonGen, KeyGen, Signer, AUD, ISS, LEEWAY, NOW};
+use fuzz_support::{
+    b64, claims_valid, json_depth, sign, JsonGen, KeyGen, Signer, AUD, ISS, LEEWAY, NOW,
+};
 use fuzz_support::{VERIFIER_A, VERIFIER_B};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
@@ -97,11 +99,30 @@ struct Input {
 }
 
 const ODD_NAMES: &[&str] = &[
-    "none", "None", "NONE", "", "hs256", "HS256 ", "ES512", "Ed25519", "RSA-OAEP-256", "HS1",
+    "none",
+    "None",
+    "NONE",
+    "",
+    "hs256",
+    "HS256 ",
+    "ES512",
+    "Ed25519",
+    "RSA-OAEP-256",
+    "HS1",
 ];
 const KIDS: &[&str] = &[
-    "rsa1-rs256", "rsa1-rs384", "rsa1-rs512", "rsa1-ps256", "rsa1-ps384", "rsa1-ps512",
-    "rsa2-rs256", "ec256", "ec384", "ed25519", "rsa1-enc", "",
+    "rsa1-rs256",
+    "rsa1-rs384",
+    "rsa1-rs512",
+    "rsa1-ps256",
+    "rsa1-ps384",
+    "rsa1-ps512",
+    "rsa2-rs256",
+    "ec256",
+    "ec384",
+    "ed25519",
+    "rsa1-enc",
+    "",
 ];
 
 fn time(t: &Time) -> Option<Value> {
@@ -170,7 +191,10 @@ fuzz_target!(|input: Input| {
             None
         }
         AlgName::Odd(i) => {
-            header.insert("alg".into(), json!(ODD_NAMES[*i as usize % ODD_NAMES.len()]));
+            header.insert(
+                "alg".into(),
+                json!(ODD_NAMES[*i as usize % ODD_NAMES.len()]),
+            );
             None
         }
         AlgName::Missing => {
@@ -268,7 +292,8 @@ fuzz_target!(|input: Input| {
             && kid_ok
             && !input.header.crit
             && genuine
-            && alg.is_some_and(|alg| keyed.signature_accepted(alg, kid.as_deref(), signer, sig_alg))
+            && alg
+                .is_some_and(|alg| keyed.signature_accepted(alg, kid.as_deref(), signer, sig_alg))
             && claims_valid(&claims, NOW, LEEWAY);
         assert_eq!(
             verdict.is_ok(),

@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
             Ok(claims) => {
                 // Only possible for a genuinely signed token (a seed, or a seed's exact
                 // bytes): its claims must then satisfy the rules.
-                assert!(claims_valid(&claims.0, NOW, LEEWAY), "accepted invalid claims");
+                assert!(
+                    claims_valid(&claims.0, NOW, LEEWAY),
+                    "accepted invalid claims"
+                );
                 assert!(data.len() <= MAX_TOKEN_BYTES);
             }
             Err(TokenError::TooLarge) => assert!(data.len() > MAX_TOKEN_BYTES),

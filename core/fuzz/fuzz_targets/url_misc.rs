@@ -13,7 +13,9 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let encoded = encode(&text);
-    assert!(encoded.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
+    assert!(encoded
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)));
     assert_eq!(decode(encoded.as_bytes()).as_deref(), Some(text.as_bytes()));
 
     if let Some(out) = decode(data) {
@@ -38,7 +40,15 @@ fuzz_target!(|data: &[u8]| {
 
     let expected = (|| {
         let (digits, unit) = match text.strip_suffix(['s', 'm', 'h', 'd']) {
-            Some(d) => (d, match text.chars().last()? { 's' => 1, 'm' => 60, 'h' => 3600, _ => 86400 }),
+            Some(d) => (
+                d,
+                match text.chars().last()? {
+                    's' => 1,
+                    'm' => 60,
+                    'h' => 3600,
+                    _ => 86400,
+                },
+            ),
             None => (&*text, 1u64),
         };
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -51,7 +61,10 @@ fuzz_target!(|data: &[u8]| {
     let half = data.len() / 2;
     let kind = RequestKind {
         method_is_get_or_head: data.first().is_some_and(|b| b & 1 == 1),
-        sec_fetch_mode: data.get(1).is_some_and(|b| b & 1 == 1).then(|| &data[..half]),
+        sec_fetch_mode: data
+            .get(1)
+            .is_some_and(|b| b & 1 == 1)
+            .then(|| &data[..half]),
         accept: Some(&data[half..]),
         has_x_requested_with: data.get(2).is_some_and(|b| b & 3 == 3),
         has_upgrade: false,

@@ -11,7 +11,9 @@
 
 use authentik_core::provider::{Mode, Provider};
 use authentik_core::url::Origin;
-use fuzz_support::{provider, COOKIE_DOMAIN, EXTERNAL_DOMAIN, EXTERNAL_SINGLE, EXTERNAL_SINGLE_PORT};
+use fuzz_support::{
+    provider, COOKIE_DOMAIN, EXTERNAL_DOMAIN, EXTERNAL_SINGLE, EXTERNAL_SINGLE_PORT,
+};
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 use url::{Host, Url};
@@ -44,7 +46,8 @@ fn ends_in_number(host: &str) -> bool {
 
 /// A label with the IDNA ACE prefix, which WHATWG decodes (and refuses when invalid).
 fn has_ace_label(host: &str) -> bool {
-    host.split('.').any(|label| label.len() >= 4 && label[..4].eq_ignore_ascii_case("xn--"))
+    host.split('.')
+        .any(|label| label.len() >= 4 && label[..4].eq_ignore_ascii_case("xn--"))
 }
 
 fn check_origin(rd: &str) {
@@ -62,10 +65,21 @@ fn check_origin(rd: &str) {
         Err(e) => panic!("Origin::parse accepts {rd:?}, a URL parser refuses it: {e}"),
     };
     assert_eq!(url.scheme(), origin.scheme, "{rd:?}");
-    assert!(url.username().is_empty() && url.password().is_none(), "userinfo in {rd:?}");
-    assert_eq!(url.port_or_known_default(), Some(origin.effective_port()), "port of {rd:?}");
+    assert!(
+        url.username().is_empty() && url.password().is_none(),
+        "userinfo in {rd:?}"
+    );
+    assert_eq!(
+        url.port_or_known_default(),
+        Some(origin.effective_port()),
+        "port of {rd:?}"
+    );
     if let Some(Host::Domain(_)) = url.host() {
-        assert_eq!(dns_host(&url).as_deref(), Some(origin.host.as_str()), "host of {rd:?}");
+        assert_eq!(
+            dns_host(&url).as_deref(),
+            Some(origin.host.as_str()),
+            "host of {rd:?}"
+        );
     }
 }
 
@@ -76,11 +90,16 @@ fuzz_target!(|data: &[u8]| {
     let rd = String::from_utf8_lossy(rest);
     check_origin(&rd);
     let p = &PROVIDERS[which as usize % PROVIDERS.len()];
-    let arg = if rest.is_empty() && which & 0x80 != 0 { None } else { Some(&*rd) };
+    let arg = if rest.is_empty() && which & 0x80 != 0 {
+        None
+    } else {
+        Some(&*rd)
+    };
     let out = p.validate_rd(arg);
 
     assert!(
-        !out.bytes().any(|b| b.is_ascii_control() || b == b'\\' || !b.is_ascii()),
+        !out.bytes()
+            .any(|b| b.is_ascii_control() || b == b'\\' || !b.is_ascii()),
         "{rd:?} -> {out:?}: control byte, backslash or non-ASCII"
     );
     let url = match Url::parse(&out) {
@@ -90,7 +109,12 @@ fuzz_target!(|data: &[u8]| {
             let origin = Origin::parse(&out).expect("validated");
             assert!(has_ace_label(&origin.host), "{rd:?} -> {out:?}: IDNA error");
             if let Mode::Domain = p.mode {
-                let domain = p.cookie_domain.as_deref().unwrap().trim_start_matches('.').to_ascii_lowercase();
+                let domain = p
+                    .cookie_domain
+                    .as_deref()
+                    .unwrap()
+                    .trim_start_matches('.')
+                    .to_ascii_lowercase();
                 assert!(origin.host == domain || origin.host.ends_with(&format!(".{domain}")));
             } else {
                 assert_eq!(origin, Origin::parse(&p.external_host).unwrap());
@@ -108,16 +132,32 @@ fuzz_target!(|data: &[u8]| {
         Mode::Single => {
             let own = Url::parse(&p.external_host).unwrap();
             assert_eq!(url.scheme(), own.scheme(), "{rd:?} -> {out:?}: scheme");
-            assert_eq!(Some(host.clone()), dns_host(&own), "{rd:?} -> {out:?}: host");
-            assert_eq!(url.port_or_known_default(), own.port_or_known_default(), "{rd:?} -> {out:?}: port");
+            assert_eq!(
+                Some(host.clone()),
+                dns_host(&own),
+                "{rd:?} -> {out:?}: host"
+            );
+            assert_eq!(
+                url.port_or_known_default(),
+                own.port_or_known_default(),
+                "{rd:?} -> {out:?}: port"
+            );
         }
         Mode::Domain => {
-            let domain = p.cookie_domain.as_deref().unwrap().trim_start_matches('.').to_ascii_lowercase();
+            let domain = p
+                .cookie_domain
+                .as_deref()
+                .unwrap()
+                .trim_start_matches('.')
+                .to_ascii_lowercase();
             assert!(
                 host == domain || host.ends_with(&format!(".{domain}")),
                 "{rd:?} -> {out:?}: host {host} outside {domain}"
             );
-            assert!(matches!(url.scheme(), "http" | "https"), "{rd:?} -> {out:?}: scheme");
+            assert!(
+                matches!(url.scheme(), "http" | "https"),
+                "{rd:?} -> {out:?}: scheme"
+            );
         }
     }
 });

@@ -444,7 +444,11 @@ pub const EXTERNAL_SINGLE_PORT: &str = "http://app.example:8080";
 pub const EXTERNAL_DOMAIN: &str = "https://auth.company.tld";
 pub const COOKIE_DOMAIN: &str = "company.tld";
 
-pub fn provider_config(mode: Mode, external_host: &str, cookie_domain: Option<&str>) -> ProviderConfig {
+pub fn provider_config(
+    mode: Mode,
+    external_host: &str,
+    cookie_domain: Option<&str>,
+) -> ProviderConfig {
     ProviderConfig {
         issuer: Some(ISS.into()),
         client_id: Some(AUD.into()),
