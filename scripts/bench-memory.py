@@ -41,21 +41,6 @@ def rss_kb(pid):
     return 0
 
 
-def children(pid):
-    out = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(p))
-    return sorted(out)
-
-
 def wrk(port, cookies, start, seconds, connections=8, delay_ms=0, pin=True):
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", LUA,
            f"http://127.0.0.1:{port}/index.html", "--", cookies, "ak_hs", str(start),
@@ -100,7 +85,7 @@ def cache_phase(name, cache_entries, args, base, html, keys, cookies, pin):
             samples.append((served, rss_kb(worker)))
             print(f"  {name}: {served:>9,} requests  worker RSS {samples[-1][1] / 1024:8.1f} MB"
                   f"  ({r['rps']:.0f} req/s)", flush=True)
-        if worker not in children(inst.proc.pid):
+        if worker not in bench.children(inst.proc.pid):
             print(f"  {name}: the worker was replaced (crash?)")
             bad += 1
         return samples, bad
@@ -118,12 +103,12 @@ def reload_phase(args, base, html, keys, cookies, pin):
         master = inst.proc.pid
         marks = sorted({0, args.reloads // 4, args.reloads // 2, 3 * args.reloads // 4,
                         args.reloads})
-        workers = set(children(master))
+        workers = set(bench.children(master))
         for i in range(args.reloads + 1):
             if i in marks:
                 time.sleep(1.0)  # the fresh worker serves the light load for a while
-                newest = max(children(master))
-                rows.append((i, rss_kb(master), rss_kb(newest), len(children(master))))
+                newest = max(bench.children(master))
+                rows.append((i, rss_kb(master), rss_kb(newest), len(bench.children(master))))
                 print(f"  after {i:>5} reloads: master RSS {rows[-1][1] / 1024:7.1f} MB, "
                       f"fresh worker RSS {rows[-1][2] / 1024:7.1f} MB, "
                       f"{rows[-1][3]} worker(s) alive", flush=True)
@@ -132,7 +117,7 @@ def reload_phase(args, base, html, keys, cookies, pin):
             subprocess.run(inst.cmd("-s", "reload"), check=True, capture_output=True)
             deadline = time.time() + 10
             while time.time() < deadline:  # until the new worker is up
-                now = set(children(master))
+                now = set(bench.children(master))
                 if now - workers:
                     workers = now
                     break

@@ -170,16 +170,9 @@ class Nginx:
             return self.proc.pid
         deadline = time.time() + 10
         while time.time() < deadline:  # the master listens before it forks the worker
-            for pid in os.listdir("/proc"):
-                if not pid.isdigit():
-                    continue
-                try:
-                    with open(f"/proc/{pid}/stat") as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[1]) == self.proc.pid:
-                    return int(pid)
+            workers = children(self.proc.pid)
+            if workers:
+                return workers[0]
             time.sleep(0.02)
         raise SystemExit(f"nginx {self.name} has no worker process")
 
@@ -207,6 +200,22 @@ class Nginx:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def children(pid):
+    """Pids of the processes whose parent is pid, in ascending order."""
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(p))
+    return sorted(out)
 
 
 def cpu_ticks(pid):
