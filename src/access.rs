@@ -7,6 +7,7 @@ use authentik_core::identity::Identity;
 use authentik_core::policy::{group_requirement_met, require_values_pass};
 use authentik_core::provider::{Failure, Provider};
 use authentik_core::request::RequestKind;
+use authentik_core::skip::SkipRequest;
 use ngx::core::Pool;
 use ngx::ffi::{
     ngx_array_push, ngx_conf_t, ngx_http_complex_value, ngx_http_complex_value_t,
@@ -203,17 +204,16 @@ unsafe fn unauthenticated(
 ) -> Result<ngx_int_t, &'static str> {
     // SAFETY: `r` is live; uri, args, host and headers live in its pool.
     unsafe {
-        if !provider.skip_paths.is_empty() {
-            let subject = provider.skip_subject(
-                scheme(r),
-                bytes(&(*r).headers_in.server),
-                bytes(&(*r).uri),
-                bytes(&(*r).args),
-            );
-            if provider.skip_paths.matches(&subject) {
-                ctx.status = "skipped";
-                return Ok(NGX_OK as ngx_int_t);
-            }
+        let skip = SkipRequest {
+            scheme: scheme(r),
+            host: bytes(&(*r).headers_in.server),
+            uri: bytes(&(*r).uri),
+            args: bytes(&(*r).args),
+            request_uri: bytes(&(*r).unparsed_uri),
+        };
+        if provider.skips(&skip) {
+            ctx.status = "skipped";
+            return Ok(NGX_OK as ngx_int_t);
         }
         ctx.status = failure.status();
         if failure != Failure::Missing {

@@ -259,25 +259,9 @@ impl Provider {
         ))
     }
 
-    /// The subject `skip_path` patterns see: the path in single mode, the full URL in domain
-    /// mode (authentik §2.6).
-    pub fn skip_subject(&self, scheme: &[u8], host: &[u8], path: &[u8], args: &[u8]) -> Vec<u8> {
-        match self.mode {
-            Mode::Single => path.to_vec(),
-            Mode::Domain => {
-                let mut url =
-                    Vec::with_capacity(scheme.len() + host.len() + path.len() + args.len() + 4);
-                url.extend_from_slice(scheme);
-                url.extend_from_slice(b"://");
-                url.extend_from_slice(host);
-                url.extend_from_slice(path);
-                if !args.is_empty() {
-                    url.push(b'?');
-                    url.extend_from_slice(args);
-                }
-                url
-            }
-        }
+    /// Whether `request` may go on without credentials (`skip_path`, see [`SkipPaths::skips`]).
+    pub fn skips(&self, request: &crate::skip::SkipRequest<'_>) -> bool {
+        self.skip_paths.skips(self.mode, request)
     }
 }
 

@@ -43,14 +43,18 @@ pub fn is_cookie_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// True when `name` is an `X-authentik-*` header or its underscore variant, in any case.
+/// True when `name` is an `X-authentik-*` header in any case, with `-`, `_` or `.` as its
+/// separators: nginx passes `_` with `underscores_in_headers on` and `.` with
+/// `ignore_invalid_headers off`, and CGI, PHP and many frameworks read both as `-`.
 pub fn is_authentik_header(name: &[u8]) -> bool {
     const PREFIX: &[u8] = b"x-authentik-";
     name.len() > PREFIX.len()
         && name[..PREFIX.len()]
             .iter()
             .zip(PREFIX)
-            .all(|(&got, &want)| got.to_ascii_lowercase() == want || (got == b'_' && want == b'-'))
+            .all(|(&got, &want)| {
+                got.to_ascii_lowercase() == want || (want == b'-' && matches!(got, b'_' | b'.'))
+            })
 }
 
 #[cfg(test)]
@@ -92,6 +96,9 @@ mod tests {
         assert!(is_authentik_header(b"X-AUTHENTIK-GROUPS"));
         assert!(is_authentik_header(b"X_authentik_username"));
         assert!(is_authentik_header(b"x_Authentik-meta-app"));
+        assert!(is_authentik_header(b"X.authentik.username"));
+        assert!(is_authentik_header(b"x.AUTHENTIK_uid"));
+        assert!(!is_authentik_header(b"X:authentik-username"));
         assert!(!is_authentik_header(b"X-authentik-"));
         assert!(!is_authentik_header(b"X-authentikusername"));
         assert!(!is_authentik_header(b"X-Forwarded-For"));
