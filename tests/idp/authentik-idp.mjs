@@ -9,19 +9,36 @@
 // * The access token carries authentik's claims (iss, sub, aud=client_id, exp, iat, auth_time,
 //   acr, amr, sid, jti, the scope claims, azp, uid, scope).
 //
-// See README.md for the environment variables and the ready line. This process only listens on
-// loopback (by default) and never opens an outbound connection.
+// * Refresh tokens (scope offline_access, rotated on use), authentik's app-password
+//   client_credentials grant, back-channel logout (OpenID Connect Back-Channel Logout 1.0) and, in
+//   RS256/ES256 mode, signing-key rotation and JWKS failure modes on demand.
+//
+// See README.md for the environment variables, the test switches and the ready line. This process
+// only listens on loopback (by default). Its only outbound connections are back-channel logout
+// POSTs, and only to a loopback URI.
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as path from 'node:path';
 import * as querystring from 'node:querystring';
 
 import Provider, { errors } from 'oidc-provider';
+// oidc-provider keeps its signing keys in a private KeyStore reachable only through this module
+// (8.8.1 is pinned). Key rotation on demand swaps the keys in it; see rotateKey().
+import providerInstance from 'oidc-provider/lib/helpers/weak_cache.js';
 
 const { env } = process;
 const STARTED = Date.now();
+
+// oidc-provider warns once that the token endpoint's body was already read; the front middleware
+// reads it on purpose (to pick the grant) and hands it over
+const consoleWarn = console.warn;
+console.warn = (...args) => {
+  if (typeof args[0] === 'string' && args[0].includes('already parsed request body detected')) return;
+  consoleWarn(...args);
+};
 
 // ---------------------------------------------------------------------------------------------
 // configuration
@@ -31,6 +48,12 @@ const DEFAULT_SECRET = 'kOLy1cbwJANEtySAOtaITcGGksbIcARvrLSz0XRPMPllsHJH3yPqyGnP
 const ACR = 'goauthentik.io/providers/oauth2/default';
 const SCOPES = ['openid', 'profile', 'email', 'entitlements', 'ak_proxy'];
 const DEFAULT_SCOPE = SCOPES.join(' ');
+// authentik only issues a refresh token when the authorize request asked for offline_access
+const OFFLINE = 'offline_access';
+const ALL_SCOPES = [...SCOPES, OFFLINE];
+const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const JWKS_MODES = new Set(['ok', 'down', 'slow', 'garbage', 'huge', 'private', 'symmetric', 'empty']);
+const GRANT_TYPES = new Set(['authorization_code', 'refresh_token', 'client_credentials']);
 const TOKEN_MODES = new Set([
   'ok', 'invalid_grant', 'server_error', 'garbage', 'bad_signature', 'wrong_key', 'wrong_issuer',
   'wrong_audience', 'expired', 'not_yet_valid', 'alg_none', 'opaque_access_token', 'no_id_token',
@@ -42,6 +65,7 @@ const DEFAULT_USERS = [
     pk: 4,
     username: 'akadmin',
     password: 'akadmin-password',
+    app_password: 'akadmin-app-password', // authentik app-password token (client_credentials grant)
     name: 'authentik Default Admin',
     email: 'akadmin@example.test',
     email_verified: true,
@@ -57,6 +81,7 @@ const DEFAULT_USERS = [
     pk: 5,
     username: 'alice',
     password: 'alice-password',
+    app_password: 'alice-app-password', // authentik app-password token (client_credentials grant)
     name: 'Alice Liddell',
     email: 'alice@example.test',
     email_verified: true,
@@ -69,6 +94,7 @@ const DEFAULT_USERS = [
     pk: 6,
     username: 'bob',
     password: 'bob-password',
+    app_password: 'bob-app-password', // authentik app-password token (client_credentials grant)
     name: 'Bob',
     email: 'bob@example.test',
     email_verified: false,
@@ -83,6 +109,7 @@ const DEFAULT_USERS = [
     pk: 7,
     username: 'carol',
     password: 'carol-password',
+    app_password: 'carol-app-password', // authentik app-password token (client_credentials grant)
     name: 'Zoë Ünïcode-Carol',
     email: '',
     email_verified: false,
@@ -126,6 +153,13 @@ function loadConfig() {
     readyFile: pick('IDP_READY_FILE', 'ready_file', ''),
     pkceRequired: bool(pick('IDP_PKCE_REQUIRED', 'pkce_required', '')),
     tokenTtl: int(pick('IDP_TOKEN_TTL', 'token_ttl', '300'), 300),
+    refreshTtl: int(pick('IDP_REFRESH_TTL', 'refresh_ttl', String(30 * 86400)), 30 * 86400), // authentik: days=30
+    refreshRotate: bool(pick('IDP_REFRESH_ROTATE', 'refresh_rotate', '1'), true),
+    backchannelUri: pick('IDP_BACKCHANNEL_LOGOUT_URI', 'backchannel_logout_uri', ''),
+    backchannelTimeoutMs: int(pick('IDP_BACKCHANNEL_TIMEOUT_MS', 'backchannel_timeout_ms', '5000'), 5000),
+    logoutTokenTtl: int(pick('IDP_LOGOUT_TOKEN_TTL', 'logout_token_ttl', '120'), 120),
+    jwksMode: pick('IDP_JWKS_MODE', 'jwks_mode', 'ok'),
+    jwksSlowMs: int(pick('IDP_JWKS_SLOW_MS', 'jwks_slow_ms', '10000'), 10000),
     codeTtl: int(pick('IDP_CODE_TTL', 'code_ttl', '60'), 60),
     bigClaims: int(pick('IDP_BIG_CLAIMS', 'big_claims', '0'), 0),
     bigClaimsUsers: String(pick('IDP_BIG_CLAIMS_USERS', 'big_claims_users', '')).split(',').map((s) => s.trim()).filter(Boolean),
@@ -142,6 +176,12 @@ function loadConfig() {
 
   if (!['HS256', 'RS256', 'ES256'].includes(cfg.alg)) throw new Error(`IDP_SIGNING_ALG must be HS256, RS256 or ES256, not ${cfg.alg}`);
   if (!TOKEN_MODES.has(cfg.tokenMode)) throw new Error(`IDP_TOKEN_MODE must be one of ${[...TOKEN_MODES].join(', ')}`);
+  if (!JWKS_MODES.has(cfg.jwksMode)) throw new Error(`IDP_JWKS_MODE must be one of ${[...JWKS_MODES].join(', ')}`);
+  if (cfg.refreshTtl < 1) throw new Error('IDP_REFRESH_TTL must be at least 1');
+  if (cfg.backchannelUri) {
+    const why = backchannelUriProblem(cfg.backchannelUri);
+    if (why) throw new Error(`IDP_BACKCHANNEL_LOGOUT_URI: ${why}`);
+  }
   if (!/^[a-z0-9][a-z0-9_-]*$/i.test(cfg.slug)) throw new Error(`bad IDP_SLUG ${cfg.slug}`);
   if (!cfg.clientSecret) throw new Error('IDP_CLIENT_SECRET must not be empty');
   return cfg;
@@ -167,7 +207,7 @@ function safeEqual(a, b) {
   return x.length === y.length && crypto.timingSafeEqual(x, y);
 }
 
-async function readBody(ctx, limit = 64 * 1024) {
+async function readRaw(ctx, limit = 64 * 1024) {
   const chunks = [];
   let size = 0;
   for await (const c of ctx.req) {
@@ -175,8 +215,34 @@ async function readBody(ctx, limit = 64 * 1024) {
     if (size > limit) throw new errors.InvalidRequest('request body too large');
     chunks.push(c);
   }
-  const raw = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readBody(ctx, limit = 64 * 1024) {
+  const raw = await readRaw(ctx, limit);
   return ctx.is('application/json') ? JSON.parse(raw || '{}') : querystring.parse(raw);
+}
+
+// Where a back-channel logout POST to this URI would connect: loopback only, never via DNS.
+// 127.x.x.x and [::1] literals as they are; localhost, *.localhost and *.test go to 127.0.0.1
+// (the Host header keeps the name, for name-based virtual hosts). Anything else: null.
+function loopbackTarget(uri) {
+  let u;
+  try { u = new URL(uri); } catch { return null; }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return null;
+  if (u.username || u.password) return null;
+  const h = u.hostname.toLowerCase();
+  let address = null;
+  if (/^127(?:\.\d{1,3}){3}$/.test(h) && h.split('.').every((o) => Number(o) <= 255)) address = h;
+  else if (h === '[::1]') address = '::1';
+  else if (/^(?:(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*localhost|(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+test)$/.test(h)) address = '127.0.0.1';
+  if (!address) return null;
+  return { url: u, address };
+}
+
+function backchannelUriProblem(uri) {
+  if (!loopbackTarget(uri)) return `refusing ${uri}: the back-channel logout URI must be http(s) on a loopback host (127.x.x.x, [::1], localhost, *.localhost, *.test)`;
+  return null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -195,6 +261,7 @@ const users = cfg.users.map((u, i) => {
     ...u,
   };
   user.name = user.name ?? user.username;
+  user.app_password = user.app_password ?? `${user.username}-app-password`;
   user.sub = sha256hex(`${user.pk}-${cfg.installId}`); // authentik User.uid (sub_mode hashed_user_id)
   user.attributes = structuredClone(user.attributes);
   if (cfg.bigClaims > 0 && (cfg.bigClaimsUsers.length === 0 || cfg.bigClaimsUsers.includes(user.username))) {
@@ -256,20 +323,23 @@ function loadKeys() {
   return keys;
 }
 
-const privateJwks = loadKeys();
-const signingJwk = privateJwks.find((k) => (k.alg || cfg.alg) === cfg.alg);
-const signingKey = signingJwk ? crypto.createPrivateKey({ key: signingJwk, format: 'jwk' }) : null;
+// The private keys, the signing key first. /-/test/rotate-key puts a new one in front (the old
+// ones stay published and keep verifying); /-/test/drop-old-keys keeps only the signing key.
+let privateJwks = loadKeys();
+let signingJwk = privateJwks.find((k) => (k.alg || cfg.alg) === cfg.alg);
+if (signingJwk) privateJwks = [signingJwk, ...privateJwks.filter((k) => k !== signingJwk)];
+let signingKey = signingJwk ? crypto.createPrivateKey({ key: signingJwk, format: 'jwk' }) : null;
+
+const publicJwk = (k) => {
+  const pub = crypto.createPublicKey({ key: k, format: 'jwk' }).export({ format: 'jwk' });
+  return {
+    kty: pub.kty, alg: k.alg || cfg.alg, use: 'sig', kid: k.kid, ...pub,
+  };
+};
 
 function publicJwks() {
   if (cfg.alg === 'HS256') return {}; // authentik: no signing key -> the JWKS body is `{}`
-  return {
-    keys: privateJwks.map((k) => {
-      const pub = crypto.createPublicKey({ key: k, format: 'jwk' }).export({ format: 'jwk' });
-      return {
-        kty: pub.kty, alg: k.alg || cfg.alg, use: 'sig', kid: k.kid, ...pub,
-      };
-    }),
-  };
+  return { keys: privateJwks.map(publicJwk) };
 }
 
 // sign/verify a compact JWS ourselves (token-mode mutations, userinfo, introspection)
@@ -438,24 +508,43 @@ ${error ? `<p id="login-error" class="err" role="alert">${esc(error)}</p>` : ''}
 const state = {
   tokenMode: cfg.tokenMode,
   tokenModeOnce: false,
+  tokenModeGrant: null, // apply the token mode to this grant_type only (null: every grant)
   revokedJti: new Map(), // jti -> exp
   tokenRequests: [],
+  refreshRotate: cfg.refreshRotate,
+  backchannelUri: cfg.backchannelUri,
+  backchannelLog: [],
+  // hashed sid -> { sub, at } of every IdP session the client got tokens for (authentik only sends
+  // a back-channel logout to providers that issued tokens in the ended session)
+  issuedSids: new Map(),
+  jwksMode: cfg.jwksMode,
+  jwksModeOnce: false,
+  jwksSlowMs: cfg.jwksSlowMs,
+  jwksRequests: [],
 };
 
+const pushCapped = (list, entry, cap = 500) => { list.push(entry); if (list.length > cap) list.shift(); };
+
+// One entry per token request, whatever its grant and outcome. `form` is the request body (read
+// by the front middleware); passwords, secrets, codes and tokens are never recorded.
 function recordTokenRequest(ctx, outcome) {
-  const p = ctx.oidc?.params || {};
-  state.tokenRequests.push({
+  const p = ctx.state.tokenForm || ctx.oidc?.params || {};
+  const entry = {
     at: new Date().toISOString(),
     host: ctx.get('host'),
     outcome,
-    mode: state.tokenMode,
+    mode: ctx.state.tokenModeApplied ?? state.tokenMode,
     grant_type: p.grant_type,
     redirect_uri: p.redirect_uri,
     code_verifier: p.code_verifier ? true : false,
-    client_auth: ctx.get('authorization') ? 'client_secret_basic' : (ctx.oidc?.body?.client_secret ? 'client_secret_post' : 'none'),
+    client_auth: ctx.get('authorization') ? 'client_secret_basic' : (p.client_secret ? 'client_secret_post' : 'none'),
     content_type: ctx.get('content-type'),
-  });
-  if (state.tokenRequests.length > 200) state.tokenRequests.shift();
+  };
+  if (p.scope !== undefined) entry.scope = String(p.scope);
+  if (p.grant_type === 'client_credentials') entry.username = p.username === undefined ? null : String(p.username);
+  if (p.grant_type === 'refresh_token') entry.refresh_token_sent = Boolean(p.refresh_token);
+  if (ctx.state.tokenResult) Object.assign(entry, ctx.state.tokenResult);
+  pushCapped(state.tokenRequests, entry, 200);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -501,7 +590,7 @@ const configuration = {
     redirect_uris: ['http://127.0.0.1/outpost.goauthentik.io/callback?X-authentik-auth-callback=true'],
     post_logout_redirect_uris: ['http://127.0.0.1/'],
     response_types: ['code'],
-    grant_types: ['authorization_code'],
+    grant_types: ['authorization_code', 'refresh_token'], // client_credentials: see clientCredentials()
     token_endpoint_auth_method: 'client_secret_post', // client_secret_basic is accepted too
     id_token_signed_response_alg: cfg.alg,
     require_auth_time: true,
@@ -509,7 +598,7 @@ const configuration = {
   clientDefaults: { id_token_signed_response_alg: cfg.alg },
   clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
   responseTypes: ['code'],
-  scopes: SCOPES,
+  scopes: ALL_SCOPES,
   claims: {
     acr: null,
     sid: null,
@@ -539,9 +628,18 @@ const configuration = {
     IdToken: cfg.tokenTtl,
     AuthorizationCode: cfg.codeTtl,
     Interaction: 600,
-    Session: 86400,
-    Grant: 86400,
+    RefreshToken: cfg.refreshTtl,
+    // a refresh token dies with its grant and with its IdP session, so both live at least as long
+    Session: Math.max(86400, cfg.refreshTtl),
+    Grant: Math.max(86400, cfg.refreshTtl),
   },
+  // authentik rotates the refresh token on every use (refresh_token_threshold 0); IDP_REFRESH_ROTATE=0
+  // keeps the same one
+  rotateRefreshToken: () => state.refreshRotate,
+  // every code and refresh token is bound to the IdP session: once the session ends (logout,
+  // /-/test/logout-all, /-/test/end-session) the refresh token is invalid_grant. oidc-provider's
+  // default frees offline_access tokens from the session.
+  expiresWithSession: async () => true,
   features: {
     devInteractions: { enabled: false },
     pushedAuthorizationRequests: { enabled: false }, // authentik has no PAR endpoint
@@ -574,11 +672,11 @@ ${auto ? `<script>document.getElementById('op.logoutForm').submit();</script>`
       getResourceServerInfo: async (ctx, resource, client) => {
         if (resource !== RESOURCE) throw new errors.InvalidTarget();
         return {
-          scope: SCOPES.join(' '),
+          scope: ALL_SCOPES.join(' '),
           audience: client.clientId,
           accessTokenTTL: cfg.tokenTtl,
           accessTokenFormat: 'jwt',
-          jwt: { sign: cfg.alg === 'HS256' ? { alg: 'HS256', key: client.clientSecret } : { alg: cfg.alg } },
+          jwt: { sign: cfg.alg === 'HS256' ? { alg: 'HS256', key: client.clientSecret } : { alg: cfg.alg, kid: signingJwk.kid } },
         };
       },
     },
@@ -589,11 +687,17 @@ ${auto ? `<script>document.getElementById('op.logoutForm').submit();</script>`
     const user = usersBySub.get(token.accountId);
     if (!user) return undefined;
     const src = ctx.oidc.entities.AuthorizationCode || ctx.oidc.entities.RefreshToken || {};
+    const sid = hashSid(token.sid || src.sid);
+    if (sid) {
+      state.issuedSids.delete(sid); // re-insert: the Map stays ordered by last issue
+      state.issuedSids.set(sid, { sub: user.sub, at: Date.now() });
+      if (state.issuedSids.size > 10000) state.issuedSids.delete(state.issuedSids.keys().next().value);
+    }
     return {
       auth_time: src.authTime,
       acr: src.acr || ACR,
       amr: src.amr || ['pwd'],
-      sid: hashSid(token.sid || src.sid),
+      sid,
       ...scopeClaims(user, token.scopes),
       azp: token.clientId,
       uid: crypto.randomBytes(20).toString('hex'),
@@ -696,11 +800,77 @@ const origIdPayload = provider.IdToken.prototype.payload;
 provider.IdToken.prototype.payload = async function payload() {
   const p = await origIdPayload.call(this);
   if (typeof p.sid === 'string') p.sid = hashSid(p.sid);
+  // OpenID Connect Core 12.2: a refreshed id_token SHOULD NOT have a nonce (authentik sends none)
+  if (this.ctx?.oidc?.params?.grant_type === 'refresh_token') delete p.nonce;
   if (p.jti === undefined) p.jti = crypto.randomBytes(16).toString('hex'); // authentik id_tokens have a jti
   return p;
 };
 
-provider.on('grant.success', (ctx) => recordTokenRequest(ctx, 'success'));
+// offline_access without prompt=consent. oidc-provider's check_scope drops offline_access unless
+// the authorize request has prompt=consent (OpenID Connect Core 11); authentik has no such rule,
+// and its outpost never sends a prompt. For an authorize GET whose scope has offline_access and
+// no prompt, the front middleware sets ctx.state.offlineWithoutPrompt, and check_scope alone
+// (identified by its stack frame) then sees "consent" among the prompts. Nothing else does, so
+// no consent prompt is forced and single sign-on still needs no interaction.
+{
+  const desc = Object.getOwnPropertyDescriptor(provider.OIDCContext.prototype, 'prompts');
+  if (!desc?.get) throw new Error('oidc-provider OIDCContext has no prompts getter (not 8.8.1?)');
+  Object.defineProperty(provider.OIDCContext.prototype, 'prompts', {
+    ...desc,
+    get() {
+      const prompts = desc.get.call(this);
+      if (this.ctx?.state?.offlineWithoutPrompt && !prompts.has('consent')
+          && /[\\/]check_scope\.js:\d+/.test(new Error().stack)) {
+        prompts.add('consent');
+      }
+      return prompts;
+    },
+  });
+}
+
+// The oidc-provider keystore, to rotate the signing key at runtime (RS256/ES256 only).
+const keystore = providerInstance(provider).keystore;
+if (cfg.alg !== 'HS256' && (typeof keystore?.clear !== 'function' || typeof keystore?.add !== 'function'
+    || typeof keystore?.selectForSign !== 'function')) {
+  throw new Error('oidc-provider keystore is not what this script expects (not 8.8.1?)');
+}
+
+function installKeys() {
+  keystore.clear();
+  // the signing key first: selectForSign (id_token) takes the first key of the algorithm, and
+  // the access token names its kid (getResourceServerInfo)
+  for (const k of privateJwks) keystore.add({ ...k });
+  signingKey = crypto.createPrivateKey({ key: signingJwk, format: 'jwk' });
+  writeJwksOut();
+}
+
+function rotateKey() {
+  const jwk = generateKey(cfg.alg);
+  privateJwks = [jwk, ...privateJwks];
+  signingJwk = jwk;
+  installKeys();
+  return jwk;
+}
+
+function dropOldKeys() {
+  const dropped = privateJwks.filter((k) => k !== signingJwk).map((k) => k.kid);
+  privateJwks = [signingJwk];
+  installKeys();
+  return dropped;
+}
+
+provider.on('grant.success', (ctx) => {
+  const body = ctx.body && typeof ctx.body === 'object' ? ctx.body : {};
+  const { RotatedRefreshToken, Account } = ctx.oidc.entities;
+  const refresh = ctx.oidc.params?.grant_type === 'refresh_token';
+  // a refresh that keeps the old token answers without refresh_token (see the front middleware)
+  const result = { refresh_token_issued: Boolean(body.refresh_token) && (!refresh || Boolean(RotatedRefreshToken)) };
+  if (refresh) result.refresh_token_rotated = Boolean(RotatedRefreshToken);
+  const user = Account ? usersBySub.get(Account.accountId) : undefined;
+  if (user) result.username = user.username;
+  ctx.state.tokenResult = result;
+  recordTokenRequest(ctx, 'success');
+});
 provider.on('grant.error', (ctx, err) => recordTokenRequest(ctx, `error:${err.error || err.message}`));
 provider.on('server_error', (ctx, err) => console.error('[idp] server_error', ctx?.method, ctx?.path, err));
 
@@ -748,9 +918,12 @@ function applyTokenMode(body, mode) {
   }
 }
 
-function takeTokenMode() {
+const INVALID_GRANT_DESCRIPTION = 'The provided authorization grant or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client';
+
+function takeTokenMode(grantType) {
   const mode = state.tokenMode;
-  if (state.tokenModeOnce && mode !== 'ok') { state.tokenMode = 'ok'; state.tokenModeOnce = false; }
+  if (mode === 'ok' || (state.tokenModeGrant && state.tokenModeGrant !== grantType)) return 'ok';
+  if (state.tokenModeOnce) { state.tokenMode = 'ok'; state.tokenModeOnce = false; state.tokenModeGrant = null; }
   return mode;
 }
 
@@ -778,6 +951,308 @@ function clientAuthenticated(ctx, body) {
 function isRevoked(payload) {
   for (const [jti, exp] of state.revokedJti) if (exp <= epoch()) state.revokedJti.delete(jti);
   return state.revokedJti.has(payload.jti);
+}
+
+// ---------------------------------------------------------------------------------------------
+// IdP sessions and back-channel logout (OpenID Connect Back-Channel Logout 1.0)
+// ---------------------------------------------------------------------------------------------
+
+// The stored oidc-provider Session the request's `_session` cookie names, reduced to what a
+// logout needs: { id, sub, auth: { sid, grantId } } (auth: this client's part of the session).
+function sessionFromCookie(ctx) {
+  let id;
+  try { id = ctx.cookies.get(provider.cookieName('session'), { signed: true }); } catch { return null; }
+  if (!id) return null;
+  const e = store.get(`Session:${id}`);
+  if (!e || e.exp <= Date.now()) return null;
+  return sessionSummary(id, e.payload);
+}
+
+function sessionSummary(id, payload) {
+  const auth = payload.authorizations?.[cfg.clientId];
+  return {
+    id,
+    sub: payload.accountId,
+    auth: auth ? { sid: auth.sid, grantId: auth.grantId } : null,
+  };
+}
+
+// Drop a grant and every token stored under it (refresh tokens, codes).
+function revokeGrant(grantId) {
+  const keys = grantIndex.get(grantId);
+  if (keys) for (const k of keys) store.delete(k);
+  grantIndex.delete(grantId);
+  store.delete(`Grant:${grantId}`);
+}
+
+// End every IdP session for which pick(payload) is true: the session, its grant and its refresh
+// tokens are gone, and the back-channel logout is sent for each. Resolves to the summary.
+async function endSessions(pick, reason) {
+  const ended = [];
+  for (const [k, e] of store) {
+    if (!k.startsWith('Session:') || e.exp <= Date.now() || !pick(e.payload)) continue;
+    ended.push(sessionSummary(k.slice('Session:'.length), e.payload));
+    store.delete(k);
+  }
+  for (const s of ended) if (s.auth?.grantId) revokeGrant(s.auth.grantId);
+  const deliveries = await backchannelLogout(ended, reason);
+  return { sessions_removed: ended.length, backchannel: deliveries };
+}
+
+// The logout token of one session: signed like the id_token (HS256 with the client secret, or the
+// current RS256/ES256 signing key with its kid), header typ "logout+jwt".
+function makeLogoutToken({ sub, sid }) {
+  const now = epoch();
+  const payload = { iss: issuer };
+  if (sub !== undefined) payload.sub = sub;
+  Object.assign(payload, {
+    aud: cfg.clientId,
+    iat: now,
+    exp: now + cfg.logoutTokenTtl,
+    jti: crypto.randomBytes(16).toString('hex'),
+    events: { [BACKCHANNEL_EVENT]: {} },
+  });
+  if (sid !== undefined) payload.sid = sid;
+  const header = { alg: cfg.alg, typ: 'logout+jwt' };
+  if (cfg.alg !== 'HS256') header.kid = signingJwk.kid;
+  return { logout_token: signJws(header, payload), header, claims: payload };
+}
+
+// POST logout_token=<jwt> to the loopback URI; resolves to { status } or { status: 0, error }.
+function postLogoutToken(uri, token) {
+  const target = loopbackTarget(uri);
+  if (!target) return Promise.resolve({ status: 0, error: backchannelUriProblem(uri) });
+  const body = querystring.stringify({ logout_token: token });
+  const mod = target.url.protocol === 'https:' ? https : http;
+  return new Promise((resolve) => {
+    const req = mod.request({
+      host: target.address,
+      port: target.url.port || (target.url.protocol === 'https:' ? 443 : 80),
+      path: `${target.url.pathname}${target.url.search}`,
+      method: 'POST',
+      servername: target.address === '127.0.0.1' && target.url.hostname !== '127.0.0.1' ? target.url.hostname : undefined,
+      agent: false,
+      headers: {
+        Host: target.url.host,
+        'Content-Type': 'application/x-www-form-urlencoded',
+        'Content-Length': Buffer.byteLength(body),
+        'User-Agent': 'authentik-test-idp (back-channel logout)',
+        Accept: 'application/json',
+        Connection: 'close',
+      },
+      timeout: cfg.backchannelTimeoutMs,
+    }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode }));
+      res.on('error', (err) => resolve({ status: res.statusCode, error: err.message }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`timed out after ${cfg.backchannelTimeoutMs} ms`)));
+    req.on('error', (err) => resolve({ status: 0, error: err.message }));
+    req.end(body);
+  });
+}
+
+// Send the back-channel logout for ended sessions the client got tokens in. Without a
+// configured URI nothing is sent or logged. Resolves to the log entries it added.
+async function backchannelLogout(sessions, reason) {
+  const uri = state.backchannelUri;
+  if (!uri) return [];
+  const jobs = [];
+  for (const s of sessions) {
+    const sid = hashSid(s.auth?.sid);
+    if (!sid || !state.issuedSids.has(sid)) continue;
+    const { logout_token: token, claims } = makeLogoutToken({ sub: s.sub, sid });
+    jobs.push((async () => {
+      const t0 = Date.now();
+      const r = await postLogoutToken(uri, token);
+      const entry = {
+        at: new Date(t0).toISOString(),
+        uri,
+        status: r.status,
+        ...(r.error ? { error: r.error } : {}),
+        ms: Date.now() - t0,
+        reason,
+        sid: claims.sid,
+        sub: claims.sub,
+        username: usersBySub.get(claims.sub)?.username ?? null,
+        jti: claims.jti,
+        iat: claims.iat,
+        exp: claims.exp,
+      };
+      log(`back-channel logout ${reason} sid=${sid.slice(0, 8)}… -> ${uri}: ${r.status}${r.error ? ` (${r.error})` : ''}`);
+      pushCapped(state.backchannelLog, entry, 500);
+      return entry;
+    })());
+  }
+  return Promise.all(jobs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JWKS test modes
+// ---------------------------------------------------------------------------------------------
+
+const SYMMETRIC_JWK = {
+  kty: 'oct', kid: `oct-${crypto.randomBytes(6).toString('hex')}`, alg: 'HS256', use: 'sig', k: b64u(crypto.randomBytes(32)),
+};
+
+function takeJwksMode() {
+  const mode = state.jwksMode;
+  if (state.jwksModeOnce && mode !== 'ok') { state.jwksMode = 'ok'; state.jwksModeOnce = false; }
+  return mode;
+}
+
+async function serveJwks(ctx, mode) {
+  ctx.set('Access-Control-Allow-Origin', '*');
+  const jwks = publicJwks();
+  const keys = jwks.keys || [];
+  switch (mode) {
+    case 'down':
+      ctx.status = 503; ctx.type = 'text/plain'; ctx.body = 'Service Unavailable';
+      return;
+    case 'slow': {
+      const ms = state.jwksSlowMs;
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        ctx.req.socket.once('close', () => { clearTimeout(timer); resolve(); });
+      });
+      json(ctx, 200, jwks);
+      return;
+    }
+    case 'garbage':
+      ctx.status = 200; ctx.type = 'application/json'; ctx.body = '<html>this is not a JWKS {';
+      return;
+    case 'huge': {
+      // a valid JWKS (the real keys) padded to 2 MiB
+      const head = JSON.stringify({ keys, padding: '' });
+      const pad = 2 * 1024 * 1024 - Buffer.byteLength(head);
+      ctx.status = 200; ctx.type = 'application/json';
+      ctx.body = JSON.stringify({ keys, padding: 'x'.repeat(Math.max(0, pad)) });
+      return;
+    }
+    case 'private':
+      json(ctx, 200, { keys: privateJwks.map((k) => ({ ...publicJwk(k), ...k })) });
+      return;
+    case 'symmetric':
+      json(ctx, 200, { keys: [SYMMETRIC_JWK, ...keys] });
+      return;
+    case 'empty':
+      json(ctx, 200, { keys: [] });
+      return;
+    default:
+      json(ctx, 200, jwks);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// client_credentials with an app password (authentik's "username + app-password token" variant)
+// ---------------------------------------------------------------------------------------------
+
+function tokenHeader() {
+  const h = { alg: cfg.alg, typ: 'JWT' };
+  if (cfg.alg !== 'HS256') h.kid = signingJwk.kid;
+  return h;
+}
+
+// POST grant_type=client_credentials&client_id=…&username=…&password=<app password>&scope=…
+// No client secret (authentik doesn't check it for this grant). There is no IdP session, so the
+// tokens have no sid and no amr, and no refresh token is issued.
+// authentik's refresh checks where oidc-provider differs. Answers (and returns true) for:
+// * a rotated-out (consumed) refresh token: invalid_grant, and nothing else happens. oidc-provider
+//   would also revoke the whole grant (reuse detection); authentik only refuses the old token.
+// * a `scope` that is not a subset of the refresh token's or lacks offline_access: invalid_scope.
+// Otherwise drops `scope` from the body oidc-provider parses: authentik ignores a narrower scope
+// and issues the refresh token's scope.
+async function refreshPrecheck(ctx, form) {
+  const answer = (error, description) => {
+    recordTokenRequest(ctx, `error:${error}`);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Pragma', 'no-cache');
+    json(ctx, 400, { error, error_description: description });
+    return true;
+  };
+  if (typeof form.refresh_token !== 'string' || !form.refresh_token) return false;
+  let rt;
+  try { rt = await provider.RefreshToken.find(form.refresh_token); } catch { rt = undefined; }
+  if (!rt || rt.clientId !== cfg.clientId || rt.isExpired) return false; // oidc-provider: invalid_grant
+  if (rt.consumed) return answer('invalid_grant', INVALID_GRANT_DESCRIPTION);
+  if (form.scope !== undefined) {
+    const want = String(form.scope).split(' ').filter(Boolean);
+    const have = new Set(String(rt.scope || '').split(' '));
+    if (want.some((x) => !have.has(x)) || (want.length && !want.includes(OFFLINE))) {
+      return answer('invalid_scope', 'The requested scope is invalid, unknown, or malformed.');
+    }
+    const { scope, ...rest } = form;
+    ctx.req.body = querystring.stringify(rest);
+  }
+  return false;
+}
+
+function clientCredentials(ctx, form) {
+  const fail = (status, error, description) => {
+    ctx.state.tokenResult = { username: form.username === undefined ? null : String(form.username) };
+    recordTokenRequest(ctx, `error:${error}`);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Pragma', 'no-cache');
+    json(ctx, status, { error, error_description: description });
+  };
+  let clientId = form.client_id;
+  const auth = ctx.get('authorization');
+  if (/^basic /i.test(auth)) {
+    const raw = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+    clientId = raw.includes(':') ? raw.slice(0, raw.indexOf(':')) : raw;
+  }
+  if (clientId !== cfg.clientId) {
+    fail(400, 'invalid_client', 'Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method)');
+    return;
+  }
+  const user = typeof form.username === 'string' ? usersByName.get(form.username) : undefined;
+  if (!user || typeof form.password !== 'string' || !safeEqual(form.password, user.app_password)) {
+    fail(400, 'invalid_grant', INVALID_GRANT_DESCRIPTION);
+    return;
+  }
+  const requested = typeof form.scope === 'string' ? form.scope.split(' ').filter(Boolean) : [];
+  let scopes = [...new Set(requested)].filter((x) => SCOPES.includes(x));
+  if (requested.length === 0) scopes = [...SCOPES]; // as authorize does without a scope
+  const scopeSet = new Set(scopes);
+  const now = epoch();
+  const claims = scopeClaims(user, scopeSet);
+  const at = {
+    iss: issuer,
+    sub: user.sub,
+    aud: cfg.clientId,
+    exp: now + cfg.tokenTtl,
+    iat: now,
+    auth_time: now,
+    acr: ACR,
+    jti: crypto.randomBytes(16).toString('base64url').slice(0, 21),
+    ...claims,
+    azp: cfg.clientId,
+    uid: crypto.randomBytes(20).toString('hex'),
+    scope: scopes.join(' '),
+  };
+  // the id_token in oidc-provider's claim order, like the code flow's (no nonce, at_hash, sid)
+  const idt = {
+    sub: user.sub,
+    acr: ACR,
+    ...claims,
+    auth_time: now,
+    jti: crypto.randomBytes(16).toString('hex'),
+    aud: cfg.clientId,
+    exp: now + cfg.tokenTtl,
+    iat: now,
+    iss: issuer,
+  };
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Pragma', 'no-cache');
+  json(ctx, 200, {
+    access_token: signJws(tokenHeader(), at),
+    token_type: 'Bearer',
+    scope: scopes.join(' '),
+    expires_in: cfg.tokenTtl,
+    id_token: signJws(tokenHeader(), idt),
+  });
+  ctx.state.tokenResult = { username: user.username, refresh_token_issued: false };
+  recordTokenRequest(ctx, 'success');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -836,16 +1311,24 @@ async function front(ctx, next) {
     return;
   }
 
-  // --- JWKS: authentik serves `{}` when there is no signing key (HS256)
+  // --- JWKS: authentik serves `{}` when there is no signing key (HS256); test modes; counted
   if (p === ROUTES.jwks && ctx.method === 'GET') {
-    ctx.set('Access-Control-Allow-Origin', '*');
-    json(ctx, 200, publicJwks());
+    const mode = takeJwksMode();
+    pushCapped(state.jwksRequests, {
+      at: new Date().toISOString(), t: Date.now(), mode, host: ctx.get('host'), user_agent: ctx.get('user-agent') || null,
+    }, 1000);
+    await serveJwks(ctx, mode);
     return;
   }
 
   // --- authorize: authentik defaults to all scopes when none are requested
   if (p === ROUTES.authorization && ctx.method === 'GET' && ctx.query.scope === undefined && ctx.query.client_id) {
     ctx.querystring = querystring.stringify({ ...ctx.query, scope: DEFAULT_SCOPE });
+  }
+  // --- authorize: offline_access needs no prompt=consent (see the OIDCContext prompts wrapper)
+  if (p === ROUTES.authorization && ctx.method === 'GET' && ctx.query.prompt === undefined
+      && typeof ctx.query.scope === 'string' && ctx.query.scope.split(' ').includes(OFFLINE)) {
+    ctx.state.offlineWithoutPrompt = true;
   }
 
   // --- end-session: oidc-provider ignores post_logout_redirect_uri unless a client is named;
@@ -855,14 +1338,18 @@ async function front(ctx, next) {
     ctx.querystring = querystring.stringify({ ...ctx.query, client_id: cfg.clientId });
   }
 
-  // --- token endpoint with test modes
+  // --- token endpoint with test modes. The body is read here (to know the grant), and handed
+  //     to oidc-provider's parser as an already-read body.
   if (p === ROUTES.token && ctx.method === 'POST') {
-    const mode = takeTokenMode();
+    const raw = await readRaw(ctx, 56 * 1024);
+    ctx.req.body = raw;
+    ctx.state.tokenForm = ctx.is('application/x-www-form-urlencoded') ? querystring.parse(raw) : {};
+    const mode = takeTokenMode(String(ctx.state.tokenForm.grant_type ?? ''));
+    ctx.state.tokenModeApplied = mode;
     if (mode === 'invalid_grant' || mode === 'server_error' || mode === 'garbage') {
-      ctx.req.resume();
       recordTokenRequest(ctx, `forced:${mode}`);
       if (mode === 'invalid_grant') {
-        json(ctx, 400, { error: 'invalid_grant', error_description: 'The provided authorization grant or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client' });
+        json(ctx, 400, { error: 'invalid_grant', error_description: INVALID_GRANT_DESCRIPTION });
       } else if (mode === 'server_error') {
         json(ctx, 500, { error: 'server_error' });
       } else {
@@ -870,9 +1357,35 @@ async function front(ctx, next) {
       }
       return;
     }
-    await next();
+    if (ctx.state.tokenForm.grant_type === 'client_credentials') {
+      clientCredentials(ctx, ctx.state.tokenForm);
+    } else if (ctx.state.tokenForm.grant_type === 'refresh_token' && await refreshPrecheck(ctx, ctx.state.tokenForm)) {
+      // answered by refreshPrecheck
+    } else {
+      await next();
+      if (ctx.state.tokenForm.grant_type === 'refresh_token' && ctx.status === 200 && ctx.body?.refresh_token
+          && !ctx.oidc?.entities?.RotatedRefreshToken) {
+        delete ctx.body.refresh_token; // authentik sends no refresh_token when it keeps the old one
+      }
+    }
     if (mode !== 'ok' && ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && ctx.body.access_token) {
       applyTokenMode(ctx.body, mode);
+    }
+    return;
+  }
+
+  // --- end-session confirmation (RP-initiated logout): compare the session before and after, and
+  //     send the back-channel logout when the client's part of it ended
+  if (ctx.method === 'POST' && p.startsWith(ROUTES.end_session)) {
+    const before = sessionFromCookie(ctx);
+    await next();
+    if (before?.auth?.sid) {
+      const after = store.get(`Session:${before.id}`)?.payload;
+      const stillThere = after && after.authorizations?.[cfg.clientId]?.sid === before.auth.sid;
+      if (!stillThere) {
+        if (before.auth.grantId) revokeGrant(before.auth.grantId);
+        await backchannelLogout([before], 'end-session');
+      }
     }
     return;
   }
@@ -1021,15 +1534,21 @@ async function admin(ctx, what) {
     case 'token-mode': {
       if (q.mode !== undefined) {
         if (!TOKEN_MODES.has(q.mode)) { json(ctx, 400, { error: `unknown mode, one of ${[...TOKEN_MODES].join(' ')}` }); return; }
+        if (q.grant_type !== undefined && q.grant_type !== '' && !GRANT_TYPES.has(q.grant_type)) {
+          json(ctx, 400, { error: `unknown grant_type, one of ${[...GRANT_TYPES].join(' ')}` });
+          return;
+        }
         state.tokenMode = q.mode;
         state.tokenModeOnce = bool(q.once);
+        state.tokenModeGrant = q.grant_type || null;
       }
-      json(ctx, 200, { mode: state.tokenMode, once: state.tokenModeOnce });
+      json(ctx, 200, { mode: state.tokenMode, once: state.tokenModeOnce, grant_type: state.tokenModeGrant });
       return;
     }
     case 'fail-token': {
       state.tokenMode = bool(q.on, true) ? 'invalid_grant' : 'ok';
       state.tokenModeOnce = bool(q.once);
+      state.tokenModeGrant = null;
       json(ctx, 200, { mode: state.tokenMode, once: state.tokenModeOnce });
       return;
     }
@@ -1039,10 +1558,91 @@ async function admin(ctx, what) {
       json(ctx, 200, list);
       return;
     }
+    case 'refresh-rotate': {
+      if (q.on !== undefined) state.refreshRotate = bool(q.on, true);
+      json(ctx, 200, { rotate: state.refreshRotate });
+      return;
+    }
+    case 'sessions': {
+      const list = [];
+      for (const [k, e] of store) {
+        if (!k.startsWith('Session:') || e.exp <= Date.now() || !e.payload.accountId) continue;
+        const s = sessionSummary(k.slice('Session:'.length), e.payload);
+        const sid = hashSid(s.auth?.sid) ?? null;
+        list.push({
+          username: usersBySub.get(s.sub)?.username ?? null, sub: s.sub, sid, tokens_issued: sid ? state.issuedSids.has(sid) : false,
+        });
+      }
+      json(ctx, 200, list);
+      return;
+    }
     case 'logout-all': {
-      let n = 0;
-      for (const k of store.keys()) if (k.startsWith('Session:')) { store.delete(k); n += 1; }
-      json(ctx, 200, { sessions_removed: n });
+      json(ctx, 200, await endSessions(() => true, 'logout-all'));
+      return;
+    }
+    case 'end-session': {
+      const user = usersByName.get(String(q.user ?? ''));
+      if (!user) { json(ctx, 404, { error: `unknown user ${q.user ?? '(user= missing)'}` }); return; }
+      json(ctx, 200, { user: user.username, ...await endSessions((s) => s.accountId === user.sub, 'end-session-user') });
+      return;
+    }
+    case 'backchannel': {
+      if (q.uri !== undefined) {
+        const uri = String(q.uri);
+        const why = uri ? backchannelUriProblem(uri) : null;
+        if (why) { json(ctx, 400, { error: why }); return; }
+        state.backchannelUri = uri;
+      }
+      json(ctx, 200, { uri: state.backchannelUri || null });
+      return;
+    }
+    case 'backchannel-log': {
+      const list = state.backchannelLog.slice();
+      if (bool(q.clear)) state.backchannelLog.length = 0;
+      json(ctx, 200, list);
+      return;
+    }
+    case 'logout-token': {
+      const user = usersByName.get(String(q.user ?? ''));
+      if (!user) { json(ctx, 404, { error: `unknown user ${q.user ?? '(user= missing)'}` }); return; }
+      let sid;
+      if (q.sid !== undefined) {
+        sid = q.sid === '' ? undefined : String(q.sid); // sid= (empty): a logout token without sid
+      } else {
+        for (const [h, v] of state.issuedSids) if (v.sub === user.sub) sid = h; // the latest
+        if (!sid) { json(ctx, 404, { error: `no IdP session with tokens for ${user.username}; pass sid=` }); return; }
+      }
+      json(ctx, 200, makeLogoutToken({ sub: user.sub, sid }));
+      return;
+    }
+    case 'rotate-key': {
+      if (cfg.alg === 'HS256') { json(ctx, 400, { error: 'rotate-key needs IDP_SIGNING_ALG=RS256 or ES256' }); return; }
+      const jwk = rotateKey();
+      json(ctx, 200, { kid: jwk.kid, kids: privateJwks.map((k) => k.kid) });
+      return;
+    }
+    case 'drop-old-keys': {
+      if (cfg.alg === 'HS256') { json(ctx, 400, { error: 'drop-old-keys needs IDP_SIGNING_ALG=RS256 or ES256' }); return; }
+      const dropped = dropOldKeys();
+      json(ctx, 200, { kid: signingJwk.kid, kids: privateJwks.map((k) => k.kid), dropped });
+      return;
+    }
+    case 'jwks-mode': {
+      if (q.mode !== undefined) {
+        if (!JWKS_MODES.has(q.mode)) { json(ctx, 400, { error: `unknown mode, one of ${[...JWKS_MODES].join(' ')}` }); return; }
+        state.jwksMode = q.mode;
+        state.jwksModeOnce = bool(q.once);
+      }
+      if (q.ms !== undefined) {
+        try { state.jwksSlowMs = int(q.ms, cfg.jwksSlowMs); } catch (e) { json(ctx, 400, { error: e.message }); return; }
+      }
+      json(ctx, 200, { mode: state.jwksMode, once: state.jwksModeOnce, slow_ms: state.jwksSlowMs });
+      return;
+    }
+    case 'jwks-requests': {
+      const list = state.jwksRequests.slice();
+      if (bool(q.clear)) state.jwksRequests.length = 0;
+      json(ctx, 200, { count: list.length, requests: list });
       return;
     }
     default:
@@ -1056,10 +1656,16 @@ handler = provider.callback();
 // ready
 // ---------------------------------------------------------------------------------------------
 
-if (cfg.jwksOut) {
+// IDP_JWKS_OUT: the public JWKS (what /jwks/ serves in mode ok), rewritten atomically after a key
+// rotation
+function writeJwksOut() {
+  if (!cfg.jwksOut) return;
   fs.mkdirSync(path.dirname(path.resolve(cfg.jwksOut)), { recursive: true });
-  fs.writeFileSync(cfg.jwksOut, `${JSON.stringify(publicJwks())}\n`);
+  const tmp = `${cfg.jwksOut}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, `${JSON.stringify(publicJwks())}\n`);
+  fs.renameSync(tmp, cfg.jwksOut);
 }
+writeJwksOut();
 
 const ready = {
   ready: true,
@@ -1067,7 +1673,9 @@ const ready = {
   port,
   client_id: cfg.clientId,
   client_secret: cfg.clientSecret,
-  users: users.map((u) => ({ username: u.username, password: u.password, sub: u.sub })),
+  users: users.map((u) => ({
+    username: u.username, password: u.password, app_password: u.app_password, sub: u.sub,
+  })),
   alg: cfg.alg,
   kid: signingJwk?.kid ?? null,
   origin,
@@ -1079,7 +1687,11 @@ const ready = {
   jwks_uri: `${origin}${ROUTES.jwks}`,
   jwks_file: cfg.jwksOut || null,
   token_ttl: cfg.tokenTtl,
+  refresh_ttl: cfg.refreshTtl,
+  refresh_rotate: state.refreshRotate,
   token_mode: state.tokenMode,
+  jwks_mode: state.jwksMode,
+  backchannel_logout_uri: state.backchannelUri || null,
   pid: process.pid,
   startup_ms: Date.now() - STARTED,
 };

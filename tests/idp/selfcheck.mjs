@@ -1,11 +1,12 @@
 // Self-check for the authentik-shaped test IdP: `npm test` (node --test selfcheck.mjs).
-// Starts the IdP on free ports and drives it with fetch, following every redirect by hand.
-// No dependencies beyond node itself.
+// Starts the IdP on free ports and drives it with node:http, following every redirect by hand.
+// No dependencies beyond node itself; runs on Node 18 and 20 (no fetch, no Headers.getSetCookie).
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -56,8 +57,9 @@ async function startIdp(extraEnv = {}) {
 class Jar {
   constructor() { this.cookies = new Map(); }
 
-  store(res) {
-    for (const c of res.headers.getSetCookie()) {
+  // setCookies: the response's Set-Cookie header lines (node:http keeps them apart)
+  store(setCookies) {
+    for (const c of setCookies) {
       const [pair] = c.split(';');
       const i = pair.indexOf('=');
       const name = pair.slice(0, i).trim();
@@ -70,7 +72,11 @@ class Jar {
   header() { return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '); }
 }
 
-async function req(url, { jar, method = 'GET', form, headers = {} } = {}) {
+// One HTTP request, no redirect following. Resolves to { status, headers: { get(name) }, text,
+// location, bytes, ms }.
+function req(url, {
+  jar, method = 'GET', form, headers = {}, timeoutMs = 30000,
+} = {}) {
   const h = { ...headers };
   if (jar && jar.cookies.size) h.cookie = jar.header();
   let body;
@@ -78,13 +84,37 @@ async function req(url, { jar, method = 'GET', form, headers = {} } = {}) {
     body = new URLSearchParams(form).toString();
     h['content-type'] = 'application/x-www-form-urlencoded';
   }
-  const res = await fetch(url, {
-    method, headers: h, body, redirect: 'manual',
+  if (body !== undefined) h['content-length'] = Buffer.byteLength(body);
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const r = http.request(url, { method, headers: h, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        if (jar) jar.store(res.headers['set-cookie'] || []);
+        const buf = Buffer.concat(chunks);
+        const get = (name) => {
+          const v = res.headers[name.toLowerCase()];
+          if (v === undefined) return null;
+          return Array.isArray(v) ? v.join(', ') : String(v);
+        };
+        resolve({
+          status: res.statusCode, headers: { get }, text: buf.toString('utf8'), location: get('location'), bytes: buf.length, ms: Date.now() - t0,
+        });
+      });
+    });
+    r.on('error', reject);
+    r.setTimeout(timeoutMs, () => r.destroy(new Error(`no answer in ${timeoutMs} ms: ${method} ${url}`)));
+    r.end(body);
   });
-  if (jar) jar.store(res);
-  const text = await res.text();
-  return { status: res.status, headers: res.headers, text, location: res.headers.get('location') };
 }
+
+const getJson = async (url, opts) => {
+  const r = await req(url, opts);
+  assert.equal(r.status, 200, `${url}: ${r.status} ${r.text.slice(0, 300)}`);
+  return JSON.parse(r.text);
+};
 
 const abs = (base, loc) => new URL(loc, base).href;
 const b64url = (b) => Buffer.from(b).toString('base64url');
@@ -150,13 +180,15 @@ async function authorize(ready, jar, {
     ...extra,
   });
   let sawForm = false;
+  const hops = [];
   for (let i = 0; i < 10; i += 1) {
     if (url.startsWith(redirectUri.split('?')[0])) {
       const cb = new URL(url);
       return {
-        cb, params: cb.searchParams, state, nonce: n, verifier: pair?.verifier, redirectUri, sawForm,
+        cb, params: cb.searchParams, state, nonce: n, verifier: pair?.verifier, redirectUri, sawForm, hops,
       };
     }
+    hops.push(new URL(url).pathname);
     const r = await req(url, { jar });
     if (r.status === 200 && r.text.includes('id="login-form"')) {
       sawForm = true;
@@ -193,6 +225,88 @@ async function exchange(ready, flow, { auth = 'post', secret = ready.client_secr
 }
 
 const subFor = (pk) => crypto.createHash('sha256').update(`${pk}-${INSTALL_ID}`).digest('hex');
+const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
+const userOf = (ready, name) => ready.users.find((u) => u.username === name);
+const OFFLINE_SCOPE = 'openid profile email entitlements ak_proxy offline_access';
+
+// POST the token endpoint; resolves to { status, body } (body parsed when it is JSON)
+async function tokenPost(ready, form, headers = {}) {
+  const r = await req(`${ready.origin}/application/o/token/`, { method: 'POST', form, headers });
+  let body;
+  try { body = JSON.parse(r.text); } catch { body = r.text; }
+  return { status: r.status, body, headers: r.headers };
+}
+
+const refresh = (ready, refreshToken, extra = {}) => tokenPost(ready, {
+  grant_type: 'refresh_token', refresh_token: refreshToken, client_id: ready.client_id, client_secret: ready.client_secret, ...extra,
+});
+
+const appPasswordGrant = (ready, username, password, extra = {}) => tokenPost(ready, {
+  grant_type: 'client_credentials', client_id: ready.client_id, username, password, ...extra,
+});
+
+// Log in as `username` with offline_access and exchange the code: { flow, tokens }
+async function offlineLogin(ready, jar, username = 'akadmin', opts = {}) {
+  const flow = await authorize(ready, jar, { username, scope: OFFLINE_SCOPE, ...opts });
+  const t = await exchange(ready, flow);
+  assert.equal(t.status, 200, JSON.stringify(t.body));
+  assert.ok(t.body.refresh_token, 'offline_access gives a refresh_token');
+  return { flow, tokens: t.body };
+}
+
+// RP-initiated logout through the end-session page (the auto-confirm form, posted by hand)
+async function endSessionLogout(ready, jar) {
+  const r = await req(`${ready.origin}/application/o/${ready.slug}/end-session/`, { jar });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  const action = /<form id="op\.logoutForm" method="post" action="([^"]+)"/.exec(r.text)[1];
+  const fields = Object.fromEntries([...r.text.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/?>/g)].map((m) => [m[1], m[2]]));
+  const done = await req(abs(ready.origin, action), { jar, method: 'POST', form: fields });
+  assert.ok([302, 303].includes(done.status), `logout confirm: ${done.status} ${done.text.slice(0, 200)}`);
+  return done;
+}
+
+// A loopback HTTP server standing in for the RP's back-channel logout endpoint. It records every
+// request; `status` is what it answers.
+async function startReceiver(status = 200) {
+  const rx = { requests: [], status };
+  rx.server = http.createServer((q, res) => {
+    const chunks = [];
+    q.on('data', (c) => chunks.push(c));
+    q.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      rx.requests.push({
+        method: q.method, url: q.url, headers: q.headers, body, form: Object.fromEntries(new URLSearchParams(body)),
+      });
+      res.writeHead(rx.status, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+      res.end(rx.status === 200 ? '' : 'no');
+    });
+  });
+  await new Promise((r) => { rx.server.listen(0, '127.0.0.1', r); });
+  rx.port = rx.server.address().port;
+  rx.uri = (p = '/backchannel-logout') => `http://127.0.0.1:${rx.port}${p}`;
+  rx.close = () => new Promise((r) => { rx.server.close(() => r()); rx.server.closeAllConnections(); });
+  return rx;
+}
+
+// Check a logout token against OpenID Connect Back-Channel Logout 1.0 section 2.4
+function assertLogoutToken(jwt, ready, { sid, sub, verify }) {
+  const d = decode(jwt);
+  assert.ok(verify(jwt), 'logout token signature');
+  assert.equal(d.header.typ, 'logout+jwt');
+  assert.equal(d.header.alg, ready.alg);
+  const c = d.payload;
+  assert.equal(c.iss, ready.issuer);
+  assert.equal(c.aud, ready.client_id);
+  const now = Math.floor(Date.now() / 1000);
+  assert.ok(Math.abs(c.iat - now) < 10, 'iat is now');
+  assert.equal(c.exp - c.iat, 120, 'lives 2 minutes');
+  assert.match(c.jti, /^[0-9a-f]{32}$/);
+  assert.deepEqual(c.events, { 'http://schemas.openid.net/event/backchannel-logout': {} });
+  assert.equal(c.nonce, undefined, 'never a nonce');
+  if (sid !== undefined) assert.equal(c.sid, sid);
+  if (sub !== undefined) assert.equal(c.sub, sub);
+  return c;
+}
 
 // ------------------------------------------------------------------------------------------
 // HS256 (default, what an authentik Proxy Provider does)
