@@ -10,6 +10,10 @@ import {
 
 nginxPaths(); // without AUTHENTIK_TEST_NGINX and AUTHENTIK_TEST_MODULE, fail here, once, clearly
 
+// Each test and hook may take two minutes at most (the per-test option, not --test-timeout,
+// which Node 18 lacks).
+const TIMEOUT = { timeout: 120000 };
+
 const AKADMIN = ['akadmin', 'akadmin-password'];
 const ALICE = ['alice', 'alice-password'];
 
@@ -55,10 +59,10 @@ function assertAkadminHeaders(h, stack) {
 
 describe('single mode (app.test)', () => {
   let stack;
-  before(async () => { stack = await startStack(); });
-  after(async () => { await stack?.stop(); });
+  before(async () => { stack = await startStack(); }, TIMEOUT);
+  after(async () => { await stack?.stop(); }, TIMEOUT);
 
-  test('a page load lands on the IdP login form, and after login the app gets the X-authentik-* headers', async () => {
+  test('a page load lands on the IdP login form, and after login the app gets the X-authentik-* headers', TIMEOUT, async () => {
     await withBrowser(stack, async ({ page, context }) => {
       const url = `${stack.app}/some/page?x=1`;
       const resp = await page.goto(url);
@@ -81,7 +85,7 @@ describe('single mode (app.test)', () => {
     });
   });
 
-  test('a reload after login makes no request to the IdP', async () => {
+  test('a reload after login makes no request to the IdP', TIMEOUT, async () => {
     await withBrowser(stack, async (b) => {
       await loginVia(b.page, `${stack.app}/`, AKADMIN);
       const browserBefore = b.idpRequests.length;
@@ -95,7 +99,7 @@ describe('single mode (app.test)', () => {
     });
   });
 
-  test('a fetch() without a session gets 401, not a redirect; with the session it gets the headers', async () => {
+  test('a fetch() without a session gets 401, not a redirect; with the session it gets the headers', TIMEOUT, async () => {
     await withBrowser(stack, async (b) => {
       await loginVia(b.page, `${stack.app}/`, AKADMIN);
       const call = () => b.page.evaluate(async () => {
@@ -116,7 +120,7 @@ describe('single mode (app.test)', () => {
     });
   });
 
-  test('sign_out clears the session and the next visit asks for the login again', async () => {
+  test('sign_out clears the session and the next visit asks for the login again', TIMEOUT, async () => {
     await withBrowser(stack, async (b) => {
       await loginVia(b.page, `${stack.app}/`, AKADMIN);
       assert.equal((await sessionCookies(b.context)).length, 1);
@@ -130,7 +134,7 @@ describe('single mode (app.test)', () => {
     });
   });
 
-  test('two tabs logging in at once both succeed', async () => {
+  test('two tabs logging in at once both succeed', TIMEOUT, async () => {
     await withBrowser(stack, async (b) => {
       const one = b.page;
       const two = await b.context.newPage();
@@ -151,8 +155,8 @@ describe('single mode (app.test)', () => {
 
 describe('domain mode (*.company.test)', () => {
   let stack;
-  before(async () => { stack = await startStack(); });
-  after(async () => { await stack?.stop(); });
+  before(async () => { stack = await startStack(); }, TIMEOUT);
+  after(async () => { await stack?.stop(); }, TIMEOUT);
 
   // Log in from `url` on a domain-mode host; returns the callback's response. Unlike loginVia it
   // does not require the final redirect to land on `url` (see the first test below).
@@ -180,7 +184,7 @@ describe('domain mode (*.company.test)', () => {
     return { resp, landed };
   }
 
-  test('after logging in on app1 the browser is sent back to the app1 URL it asked for, port included', async () => {
+  test('after logging in on app1 the browser is sent back to the app1 URL it asked for, port included', TIMEOUT, async () => {
     await withBrowser(stack, async (b) => {
       const url = `${stack.app1}/one?q=1`;
       const { resp, landed } = await domainLogin(b, url, AKADMIN);
@@ -191,7 +195,7 @@ describe('domain mode (*.company.test)', () => {
     });
   });
 
-  test('logging in on app1 gives access to app2 without a second login', async () => {
+  test('logging in on app1 gives access to app2 without a second login', TIMEOUT, async () => {
     await withBrowser(stack, async (b) => {
       await domainLogin(b, `${stack.app1}/one`, AKADMIN);
       const before = b.idpRequests.length;
@@ -211,7 +215,7 @@ describe('domain mode (*.company.test)', () => {
     });
   });
 
-  test('authentik_require_group on app2 gives alice 403, never a redirect', async () => {
+  test('authentik_require_group on app2 gives alice 403, never a redirect', TIMEOUT, async () => {
     await withBrowser(stack, async (b) => {
       await domainLogin(b, `${stack.app1}/`, ALICE);
       await b.page.goto(`${stack.app1}/`);
@@ -234,10 +238,10 @@ describe('domain mode (*.company.test)', () => {
 
 describe('the IdP is down', () => {
   let stack;
-  before(async () => { stack = await startStack(); });
-  after(async () => { await stack?.stop(); });
+  before(async () => { stack = await startStack(); }, TIMEOUT);
+  after(async () => { await stack?.stop(); }, TIMEOUT);
 
-  test('already-logged-in requests keep working after the IdP process is killed', async () => {
+  test('already-logged-in requests keep working after the IdP process is killed', TIMEOUT, async () => {
     await withBrowser(stack, async (b) => {
       await loginVia(b.page, `${stack.app}/before`, AKADMIN);
       await stack.idp.kill('SIGKILL');
@@ -255,10 +259,10 @@ describe('a token larger than 4 KB', () => {
   let stack;
   before(async () => {
     stack = await startStack({ idpEnv: { IDP_BIG_CLAIMS: '6000', IDP_BIG_CLAIMS_USERS: 'akadmin' } });
-  });
-  after(async () => { await stack?.stop(); });
+  }, TIMEOUT);
+  after(async () => { await stack?.stop(); }, TIMEOUT);
 
-  test('is stored in chunked cookies NAME and NAME_1 and still logs in', async () => {
+  test('is stored in chunked cookies NAME and NAME_1 and still logs in', TIMEOUT, async () => {
     await withBrowser(stack, async (b) => {
       await loginVia(b.page, `${stack.app}/big`, AKADMIN);
       const h = await echoHeaders(b.page);

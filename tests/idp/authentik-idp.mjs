@@ -1305,6 +1305,7 @@ async function front(ctx, next) {
       d.subject_types_supported = ['public'];
       d.token_endpoint_auth_methods_supported = ['client_secret_post', 'client_secret_basic'];
       d.response_modes_supported = ['query'];
+      d.grant_types_supported = ['authorization_code', 'refresh_token', 'client_credentials'];
       d.claims_supported = [...new Set([...(d.claims_supported || []), 'aud', 'exp', 'iat', 'nonce'])];
       ctx.set('Access-Control-Allow-Origin', '*');
     }

@@ -337,7 +337,11 @@ describe('HS256 proxy provider (default)', () => {
     assert.equal(ready.alg, 'HS256');
     const names = ready.users.map((u) => u.username);
     for (const n of ['akadmin', 'alice', 'bob']) assert.ok(names.includes(n));
-    for (const u of ready.users) assert.ok(u.password);
+    for (const u of ready.users) assert.ok(u.password && u.app_password);
+    assert.equal(ready.refresh_ttl, 30 * 86400);
+    assert.equal(ready.refresh_rotate, true);
+    assert.equal(ready.backchannel_logout_uri, null);
+    assert.equal(ready.jwks_mode, 'ok');
   });
 
   test('discovery at authentik paths', async () => {
@@ -358,6 +362,8 @@ describe('HS256 proxy provider (default)', () => {
     assert.ok(d.token_endpoint_auth_methods_supported.includes('client_secret_post'));
     assert.ok(d.token_endpoint_auth_methods_supported.includes('client_secret_basic'));
     for (const s of ['openid', 'profile', 'email', 'entitlements', 'ak_proxy']) assert.ok(d.scopes_supported.includes(s), s);
+    assert.deepEqual(d.grant_types_supported, ['authorization_code', 'refresh_token', 'client_credentials']);
+    assert.ok(d.scopes_supported.includes('offline_access'));
     assert.equal(d.pushed_authorization_request_endpoint, undefined);
     assert.equal(d.authorization_response_iss_parameter_supported, undefined);
     const slug = await req(`${o}/application/o/test-app/`);
