@@ -1418,6 +1418,12 @@ async function front(ctx, next) {
     const payload = body.token ? verifyOwnJws(body.token, issuer) : null;
     if (p === ROUTES.revocation) {
       if (payload?.jti) state.revokedJti.set(payload.jti, payload.exp);
+      if (!payload && typeof body.token === 'string' && body.token) {
+        // a refresh token: gone for good (its grant and session stay)
+        let rt;
+        try { rt = await provider.RefreshToken.find(body.token, { ignoreExpiration: true, ignoreSessionBinding: true }); } catch { rt = undefined; }
+        if (rt && rt.clientId === cfg.clientId) await rt.destroy();
+      }
       ctx.status = 200; ctx.body = '';
       return;
     }

@@ -891,6 +891,14 @@ describe('refresh tokens', () => {
     assert.equal(bogus.body.error, 'invalid_grant');
     const ok = await refresh(ready, rt, { scope: OFFLINE_SCOPE });
     assert.equal(ok.status, 200, 'none of the failures consumed the token');
+    // revocation (RFC 7009) of a refresh token
+    const rv = await req(`${ready.origin}/application/o/revoke/`, {
+      method: 'POST', form: { token: ok.body.refresh_token, client_id: ready.client_id, client_secret: ready.client_secret },
+    });
+    assert.equal(rv.status, 200);
+    const revoked = await refresh(ready, ok.body.refresh_token);
+    assert.equal(revoked.status, 400);
+    assert.equal(revoked.body.error, 'invalid_grant');
   });
 
   test('token modes apply to refresh grants (grant_type filter, once)', async () => {
