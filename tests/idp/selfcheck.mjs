@@ -793,7 +793,7 @@ describe('refresh tokens', () => {
     const jar = new Jar();
     const { flow, tokens } = await offlineLogin(ready, jar);
     assert.equal(flow.sawForm, true);
-    assert.match(tokens.refresh_token, /^[\w-]{20,}$/);
+    assert.match(tokens.refresh_token, /^[\w-]{43}$/);
     assert.deepEqual(tokens.scope.split(' ').sort(), [...OFFLINE_SCOPE.split(' ')].sort());
     const at = decode(tokens.access_token).payload;
     assert.ok(at.scope.split(' ').includes('offline_access'), 'the access token scope claim lists offline_access');
