@@ -1111,9 +1111,11 @@ async function serveJwks(ctx, mode) {
       return;
     case 'slow': {
       const ms = state.jwksSlowMs;
+      const { socket } = ctx.req;
       await new Promise((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        ctx.req.socket.once('close', () => { clearTimeout(timer); resolve(); });
+        const done = () => { clearTimeout(timer); socket.off('close', done); resolve(); };
+        const timer = setTimeout(done, ms);
+        socket.once('close', done);
       });
       json(ctx, 200, jwks);
       return;
