@@ -1,60 +1,50 @@
-//! The access-phase handler (DESIGN §5 steps 1–6).
+//! The access-phase handler: read the request once, let core decide, apply the outcome.
 
-use std::rc::Rc;
-
-use authentik_core::cookie;
-use authentik_core::identity::Identity;
-use authentik_core::policy::{group_requirement_met, require_values_pass};
-use authentik_core::provider::{Failure, Provider};
-use authentik_core::request::RequestKind;
-use authentik_core::skip::SkipRequest;
-use ngx::core::Pool;
+use authentik_core::decision::{Action, Level, Outcome, Status, TokenResponse};
+use authentik_core::provider::Provider;
 use ngx::ffi::{
-    ngx_array_push, ngx_conf_t, ngx_http_complex_value, ngx_http_complex_value_t,
-    ngx_http_core_main_conf_t, ngx_http_handler_pt, ngx_http_phases_NGX_HTTP_ACCESS_PHASE,
-    ngx_http_request_t, ngx_int_t, ngx_str_t, ngx_time, NGX_DECLINED, NGX_ERROR,
-    NGX_HTTP_FORBIDDEN, NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR,
-    NGX_HTTP_UNAUTHORIZED, NGX_LOG_ERR, NGX_LOG_INFO, NGX_OK,
+    ngx_array_push, ngx_conf_t, ngx_http_complex_value, ngx_http_handler_pt,
+    ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_AGAIN,
+    NGX_DECLINED, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_EMERG, NGX_LOG_ERR,
+    NGX_LOG_INFO, NGX_LOG_WARN, NGX_OK,
 };
-use ngx::http::{HttpModule, HttpModuleMainConf, NgxHttpCoreModule};
+use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
-use crate::conf::{LocConf, MainConf, ProviderChoice, Unauthenticated};
-use crate::endpoints::{self, Exchange};
-use crate::ffi::{bytes, guard, request_confs};
-use crate::headers::{
-    add_identity_headers, add_pool_response_header, add_response_header, cookie_headers,
-    request_header, strip_client_identity_headers,
-};
+use crate::conf::{LocConf, MainConf};
+use crate::ctx::{ctx_of, ExchangeState, RequestCtx};
+use crate::ffi::{bytes, guard};
+use crate::request::HttpRequest;
 use crate::Module;
 
-/// Endpoints of the outpost that the module answers itself.
-pub const OUTPOST_PREFIX: &[u8] = b"/outpost.goauthentik.io/";
-
-/// What the access handler decided, kept for the variables.
-pub struct RequestCtx {
-    pub provider: *const Provider,
-    pub identity: Option<Rc<Identity>>,
-    pub status: &'static str,
-    /// `$authentik_token_request_body` while a code exchange runs.
-    pub token_request_body: Option<String>,
-    pub exchange: Option<Exchange>,
-}
-
-/// Register the handler in the access phase.
+/// Register the handler in the access phase, after checking that every `token_request`
+/// names a location.
 ///
 /// # Safety
 /// `cf` must be the configuration in its postconfiguration callback.
 pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
-    // SAFETY: the core module's main conf exists during postconfiguration; its phase arrays
-    // are nginx arrays of handler pointers.
-    unsafe {
-        let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(&*cf) else {
+    // SAFETY: `cf` is valid during postconfiguration.
+    let cf_ref = unsafe { &*cf };
+    if let Some(main) = Module::main_conf(cf_ref) {
+        for site in main.token_requests.iter().filter(|s| !s.found.get()) {
+            ngx::ngx_log_error!(
+                NGX_LOG_EMERG,
+                cf_ref.log,
+                "token_request \"{}\" names no location: add \"location = {} {{ internal; … }}\" (nginx-conf/token-request.conf) in {}:{}",
+                site.uri,
+                site.uri,
+                site.file,
+                site.line
+            );
             return NGX_ERROR as ngx_int_t;
-        };
-        let cmcf: *mut ngx_http_core_main_conf_t = cmcf;
-        let slot = ngx_array_push(
-            &mut (*cmcf).phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers,
-        ) as *mut ngx_http_handler_pt;
+        }
+    }
+    let Some(cmcf) = NgxHttpCoreModule::main_conf_mut(cf_ref) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    // SAFETY: the core module's phase arrays are nginx arrays of handler pointers.
+    unsafe {
+        let slot = ngx_array_push(&mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers)
+            as *mut ngx_http_handler_pt;
         if slot.is_null() {
             return NGX_ERROR as ngx_int_t;
         }
@@ -66,281 +56,202 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
 unsafe extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     guard(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t, || {
         // SAFETY: nginx calls the phase handler with a live request.
-        match unsafe { handle(r) } {
+        let mut request = unsafe { HttpRequest::from_raw(r) };
+        match handle(&mut request) {
             Ok(rc) => rc,
             Err(what) => {
-                // SAFETY: as above.
-                let log = unsafe { (*(*r).connection).log };
-                ngx::ngx_log_error!(NGX_LOG_ERR, log, "authentik: internal error: {}", what);
+                ngx::ngx_log_error!(NGX_LOG_ERR, request.log(), "authentik: internal error: {}", what);
                 NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
             }
         }
     })
 }
 
-/// # Safety
-/// `r` must be a live request.
-unsafe fn handle(r: *mut ngx_http_request_t) -> Result<ngx_int_t, &'static str> {
-    // SAFETY: `r` is live for the whole call; configuration outlives requests.
-    unsafe {
-        let Some((main, loc)) = request_confs(r) else {
-            return Ok(NGX_DECLINED as ngx_int_t);
-        };
-        if loc.provider.is_none() {
-            return Ok(NGX_DECLINED as ngx_int_t);
-        }
-        strip_client_identity_headers(r).map_err(|()| "cannot rebuild request headers")?;
-        let Some(ProviderChoice::Named { index, .. }) = &loc.provider else {
-            return Ok(NGX_DECLINED as ngx_int_t);
-        };
-        let provider = index
-            .and_then(|i| main.providers.get(i))
-            .ok_or("the location's provider was not resolved")?;
-        let ctx = request_ctx(r, provider)?;
-        if bytes(&(*r).uri).starts_with(OUTPOST_PREFIX) {
-            return endpoints::handle(r, provider, ctx);
-        }
-        match authenticate(r, main, provider) {
-            Ok(identity) => authorize(r, loc, provider, ctx, identity),
-            Err(failure) => unauthenticated(r, loc, provider, ctx, failure),
-        }
-    }
-}
-
-/// # Safety
-/// `r` must be a live request.
-unsafe fn authenticate(
-    r: *mut ngx_http_request_t,
-    main: &MainConf,
-    provider: &Provider,
-) -> Result<Rc<Identity>, Failure> {
-    let mut cache = main.cache.borrow_mut();
-    let Some(cache) = cache.as_mut() else {
-        return Err(Failure::Invalid("verified-token cache missing"));
+fn handle(request: &mut HttpRequest<'_>) -> Result<ngx_int_t, &'static str> {
+    let Some((main, loc)) = request.confs() else {
+        return Ok(NGX_DECLINED as ngx_int_t);
     };
-    let now = u64::try_from(ngx_time()).unwrap_or(0);
-    // SAFETY: header values live in the request pool for the request's lifetime.
-    unsafe {
-        let authorization = (*r)
-            .headers_in
-            .authorization
-            .as_ref()
-            .map(|h| bytes(&h.value));
-        cookie_headers(r, |cookies| {
-            provider.authenticate(cache, cookies, authorization, now)
-        })
+    if main.providers.is_empty() || !request.is_main() {
+        return Ok(NGX_DECLINED as ngx_int_t);
     }
-}
-
-/// # Safety
-/// `r` must be a live request and `ctx` its context.
-unsafe fn authorize(
-    r: *mut ngx_http_request_t,
-    loc: &LocConf,
-    provider: &Provider,
-    ctx: &mut RequestCtx,
-    identity: Rc<Identity>,
-) -> Result<ngx_int_t, &'static str> {
-    ctx.identity = Some(identity.clone());
-    ctx.status = "ok";
-    let groups_ok = loc
-        .require_groups
-        .as_deref()
-        .is_none_or(|groups| group_requirement_met(identity.group_names(), groups));
-    // SAFETY: complex values were compiled at configuration time; `r` is live.
-    let values_ok = groups_ok
-        && loc
-            .require
-            .as_deref()
-            .is_none_or(|values| unsafe { require_values_met(r, values) });
-    if !values_ok {
-        ctx.status = "forbidden";
-        // SAFETY: `r` is live.
-        let log = unsafe { (*(*r).connection).log };
-        ngx::ngx_log_error!(
-            NGX_LOG_INFO,
-            log,
-            "authentik: provider \"{}\": user \"{}\" denied by policy",
-            provider.name,
-            identity.username
-        );
-        return Ok(NGX_HTTP_FORBIDDEN as ngx_int_t);
+    let location = &loc.location;
+    let provider_index = location.provider();
+    let ctx = match (provider_index, request.is_internal()) {
+        (None, false) => None,
+        // SAFETY: `request` wraps a live request.
+        _ => Some(unsafe { ctx_of(request.raw()) }.ok_or("out of memory for the request context")?),
+    };
+    if let Some(ctx) = ctx {
+        undo_injection(request, main, ctx)?;
     }
-    if loc.set_headers() {
-        // SAFETY: the identity lives in the request context until the request ends.
-        unsafe { add_identity_headers(r, provider, &identity) }
-            .map_err(|()| "cannot add identity headers")?;
-    }
-    Ok(NGX_OK as ngx_int_t)
-}
-
-/// # Safety
-/// `r` must be a live request; `values` compiled complex values.
-unsafe fn require_values_met(
-    r: *mut ngx_http_request_t,
-    values: &[*mut ngx_http_complex_value_t],
-) -> bool {
-    values.iter().all(|&cv| {
-        let mut out = ngx_str_t {
-            len: 0,
-            data: std::ptr::null_mut(),
-        };
-        // SAFETY: `cv` was compiled for this configuration; the result lives in the pool.
-        unsafe {
-            ngx_http_complex_value(r, cv, &mut out) == NGX_OK as ngx_int_t
-                && require_values_pass([bytes(&out)])
+    let Some(index) = provider_index else {
+        if location.strips_identity_headers() && request.with_facts(|_, identity| identity) {
+            request.strip_identity_headers().map_err(|()| "cannot rebuild request headers")?;
         }
-    })
-}
-
-/// # Safety
-/// `r` must be a live request and `ctx` its context.
-unsafe fn unauthenticated(
-    r: *mut ngx_http_request_t,
-    loc: &LocConf,
-    provider: &Provider,
-    ctx: &mut RequestCtx,
-    failure: Failure,
-) -> Result<ngx_int_t, &'static str> {
-    // SAFETY: `r` is live; uri, args, host and headers live in its pool.
-    unsafe {
-        let skip = SkipRequest {
-            scheme: scheme(r),
-            host: bytes(&(*r).headers_in.server),
-            uri: bytes(&(*r).uri),
-            args: bytes(&(*r).args),
-            request_uri: bytes(&(*r).unparsed_uri),
-        };
-        if provider.skips(&skip) {
-            ctx.status = "skipped";
-            return Ok(NGX_OK as ngx_int_t);
-        }
-        ctx.status = failure.status();
-        if failure != Failure::Missing {
-            let log = (*(*r).connection).log;
-            ngx::ngx_log_error!(
-                NGX_LOG_INFO,
-                log,
-                "authentik: provider \"{}\": {}",
-                provider.name,
-                failure.reason()
-            );
-        }
-        if failure != Failure::Missing && has_session_cookie(r, provider) {
-            for cookie in provider.clear_session_cookies() {
-                add_pool_response_header(r, b"Set-Cookie", cookie.as_bytes())?;
-            }
-        }
-        let redirect = provider.token_request.is_some()
-            && match loc.unauthenticated() {
-                Unauthenticated::Redirect => true,
-                Unauthenticated::Status401 => false,
-                Unauthenticated::Auto => request_kind(r).is_navigational(),
-            };
-        if redirect {
-            let rd = endpoints::current_url(r, provider);
-            return endpoints::start_login(r, provider, rd);
-        }
-        add_response_header(r, b"WWW-Authenticate", b"Bearer realm=\"authentik\"")
-            .map_err(|()| "cannot add WWW-Authenticate")?;
-        Ok(NGX_HTTP_UNAUTHORIZED as ngx_int_t)
-    }
-}
-
-/// # Safety
-/// `r` must be a live request.
-unsafe fn has_session_cookie(r: *mut ngx_http_request_t, provider: &Provider) -> bool {
-    // SAFETY: forwarded.
-    unsafe {
-        cookie_headers(r, |headers| {
-            cookie::find(headers, provider.cookie_name.as_bytes()).is_some()
-        })
-    }
-}
-
-/// # Safety
-/// `r` must be a live request.
-unsafe fn request_kind<'a>(r: *mut ngx_http_request_t) -> RequestKind<'a> {
-    // SAFETY: header values live in the request pool.
-    unsafe {
-        let method = (*r).method as u32;
-        RequestKind {
-            method_is_get_or_head: method == NGX_HTTP_GET || method == NGX_HTTP_HEAD,
-            sec_fetch_mode: request_header(r, b"sec-fetch-mode"),
-            accept: request_header(r, b"accept"),
-            has_x_requested_with: request_header(r, b"x-requested-with").is_some(),
-            has_upgrade: request_header(r, b"upgrade").is_some(),
-        }
-    }
-}
-
-/// # Safety
-/// `r` must be a live request.
-unsafe fn scheme(r: *mut ngx_http_request_t) -> &'static [u8] {
-    // SAFETY: forwarded.
-    if unsafe { is_tls(r) } {
-        b"https"
+        return Ok(NGX_DECLINED as ngx_int_t);
+    };
+    let provider = main.providers.get(index).ok_or("the location's provider was not resolved")?;
+    let ctx = ctx.ok_or("no request context")?;
+    let now = HttpRequest::now();
+    let finished = match ctx.exchange.borrow().as_ref() {
+        Some(exchange) if !exchange.done => return Ok(NGX_AGAIN as ngx_int_t),
+        Some(_) => true,
+        None => false,
+    };
+    let outcome = if finished {
+        resume(provider, ctx, now)?
     } else {
-        b"http"
-    }
+        let mut worker = main.worker.borrow_mut();
+        let worker = worker.as_mut().ok_or("worker state missing")?;
+        let (outcome, identity_header) =
+            request.with_facts(|facts, identity| (provider.decide(location, facts, worker, now), identity));
+        if identity_header && location.strips_identity_headers() {
+            request.strip_identity_headers().map_err(|()| "cannot rebuild request headers")?;
+        }
+        outcome
+    };
+    apply(request, provider, index, loc, ctx, outcome, now)
 }
 
-/// Whether the client connection uses TLS.
-///
-/// # Safety
-/// `r` must be a live request.
-pub unsafe fn is_tls(r: *mut ngx_http_request_t) -> bool {
-    #[cfg(ngx_feature = "ssl")]
-    // SAFETY: the connection is live with the request.
-    if unsafe { !(*(*r).connection).ssl.is_null() } {
-        return true;
-    }
-    let _ = r;
-    false
+/// The `token_request` subrequest finished: give its answer to core.
+fn resume(provider: &Provider, ctx: &RequestCtx, now: u64) -> Result<Outcome, &'static str> {
+    let exchange = ctx.exchange.borrow_mut().take().ok_or("no exchange")?;
+    ctx.token_request_body.borrow_mut().take();
+    let pending = exchange.pending.ok_or("exchange without a login")?;
+    let answer = TokenResponse {
+        status: exchange.status,
+        body: &exchange.body,
+    };
+    Ok(provider.resume(pending, answer, now))
 }
 
-/// This request's context, created on first use (internal redirects reset it).
-///
-/// # Safety
-/// `r` must be a live request.
-unsafe fn request_ctx<'a>(
-    r: *mut ngx_http_request_t,
+/// After an internal redirect, take out what an earlier location added to the headers.
+fn undo_injection(request: &mut HttpRequest<'_>, main: &MainConf, ctx: &RequestCtx) -> Result<(), &'static str> {
+    let Some(injected) = ctx.injected.borrow_mut().take() else {
+        return Ok(());
+    };
+    let grant = ctx.grant.borrow_mut().take();
+    let provider = ctx.provider.get().and_then(|i| main.providers.get(i));
+    if let (Some(grant), Some(provider)) = (grant, provider) {
+        request
+            .undo(&grant, provider, injected)
+            .map_err(|()| "cannot rebuild request headers")?;
+        ctx.kept_grants.borrow_mut().push(grant);
+    }
+    ctx.status.set(None);
+    Ok(())
+}
+
+fn apply(
+    request: &mut HttpRequest<'_>,
     provider: &Provider,
-) -> Result<&'a mut RequestCtx, &'static str> {
-    let index = Module::module().ctx_index;
-    // SAFETY: r->ctx is an array with a slot per module; ours holds a RequestCtx allocated in
-    // the request pool (whose cleanup drops it) or null.
-    unsafe {
-        let slot = (*r).ctx.add(index);
-        if let Some(ctx) = (*slot as *mut RequestCtx).as_mut() {
-            ctx.provider = provider;
-            return Ok(ctx);
+    index: usize,
+    loc: &LocConf,
+    ctx: &RequestCtx,
+    outcome: Outcome,
+    now: u64,
+) -> Result<ngx_int_t, &'static str> {
+    ngx::ngx_log_debug!(
+        mask: ngx::log::DebugMask::Http,
+        request.log(),
+        "authentik: provider \"{}\": {} ({})",
+        provider.name(),
+        outcome.status.as_str(),
+        action_name(&outcome.action)
+    );
+    log_line(request, &outcome);
+    ctx.provider.set(Some(index));
+    ctx.status.set(Some(outcome.status));
+    match outcome.action {
+        Action::Allow(grant) => {
+            if let Some(old) = ctx.grant.borrow_mut().replace(grant.clone()) {
+                ctx.kept_grants.borrow_mut().push(old);
+            }
+            if !loc.require.is_empty() {
+                let values = require_values(request, loc);
+                let checked = provider.enforce_require(
+                    Outcome {
+                        status: Status::Ok,
+                        action: Action::Allow(grant.clone()),
+                        log: None,
+                    },
+                    values.iter().map(Vec::as_slice),
+                );
+                if let Action::Respond(response) = &checked.action {
+                    log_line(request, &checked);
+                    ctx.status.set(Some(checked.status));
+                    return Ok(request.respond(response));
+                }
+            }
+            if loc.location.set_headers() {
+                let injected = request
+                    .inject(&grant, provider)
+                    .map_err(|()| "cannot add identity headers")?;
+                *ctx.injected.borrow_mut() = Some(injected);
+            }
+            Ok(NGX_OK as ngx_int_t)
         }
-        let pool = Pool::from_ngx_pool((*r).pool);
-        let ctx = pool.allocate(RequestCtx {
-            provider,
-            identity: None,
-            status: "missing",
-            token_request_body: None,
-            exchange: None,
-        });
-        if ctx.is_null() {
-            return Err("out of memory for the request context");
+        Action::Pass => Ok(NGX_OK as ngx_int_t),
+        Action::Respond(response) => Ok(request.respond(&response)),
+        Action::Exchange(exchange) => {
+            *ctx.token_request_body.borrow_mut() = Some(exchange.body);
+            *ctx.exchange.borrow_mut() = Some(ExchangeState {
+                pending: Some(exchange.pending),
+                done: false,
+                status: 0,
+                body: Vec::new(),
+            });
+            if request.start_token_request(&exchange.uri, ctx).is_ok() {
+                return Ok(NGX_AGAIN as ngx_int_t);
+            }
+            // Could not start: answer as an exchange that failed inside nginx.
+            let failed = resume(provider, ctx, now)?;
+            apply(request, provider, index, loc, ctx, failed, now)
         }
-        *slot = ctx.cast();
-        Ok(&mut *ctx)
     }
 }
 
-/// The context the access handler left for `r`, if any.
-///
-/// # Safety
-/// `r` must be a live request.
-pub unsafe fn existing_ctx<'a>(r: *mut ngx_http_request_t) -> Option<&'a RequestCtx> {
-    // SAFETY: see request_ctx; variables of subrequests read the main request's context.
-    unsafe {
-        let main = (*r).main;
-        let slot = (*main).ctx.add(Module::module().ctx_index);
-        (*slot as *const RequestCtx).as_ref()
+/// `authentik_require`'s values, evaluated now that the identity is in the request context
+/// (they may read it). A value that does not evaluate is empty, which fails.
+fn require_values(request: &mut HttpRequest<'_>, loc: &LocConf) -> Vec<Vec<u8>> {
+    let r = request.raw();
+    loc.require
+        .iter()
+        .map(|&cv| {
+            let mut out = ngx_str_t {
+                len: 0,
+                data: std::ptr::null_mut(),
+            };
+            // SAFETY: `cv` was compiled for this configuration; `r` is live and the result
+            // lives in its pool.
+            unsafe {
+                if ngx_http_complex_value(r, cv, &mut out) == NGX_OK as ngx_int_t {
+                    bytes(&out).to_vec()
+                } else {
+                    Vec::new()
+                }
+            }
+        })
+        .collect()
+}
+
+fn log_line(request: &HttpRequest<'_>, outcome: &Outcome) {
+    let Some(line) = &outcome.log else {
+        return;
+    };
+    let level = match line.level {
+        Level::Error => NGX_LOG_ERR,
+        Level::Warn => NGX_LOG_WARN,
+        Level::Info => NGX_LOG_INFO,
+    };
+    ngx::ngx_log_error!(level, request.log(), "{}", line.message);
+}
+
+fn action_name(action: &Action) -> &'static str {
+    match action {
+        Action::Allow(_) => "allow",
+        Action::Pass => "pass",
+        Action::Respond(_) => "respond",
+        Action::Exchange(_) => "token request",
     }
 }

@@ -1,76 +1,49 @@
 //! This module's configuration at each level, and its inheritance http → server → location.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_void};
 use std::ptr;
 
-use authentik_core::cache::TokenCache;
-use authentik_core::provider::{CachedIdentity, Provider};
+use authentik_core::auth::Worker;
+use authentik_core::conf::{Location, LocationSettings, MainSettings};
+use authentik_core::provider::Provider;
 use ngx::core::{Pool, NGX_CONF_ERROR};
 use ngx::ffi::{ngx_conf_t, ngx_http_complex_value_t, NGX_LOG_EMERG};
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 
-use crate::ffi::{as_conf, guard, main_conf_of};
+use crate::ffi::guard;
+use crate::Module;
 
-pub const DEFAULT_CACHE_ENTRIES: usize = 10_000;
+/// A `token_request` and where it was written, checked once every location is known.
+pub struct TokenRequestSite {
+    pub uri: String,
+    pub file: String,
+    pub line: usize,
+    /// A location of exactly this name was merged.
+    pub found: Cell<bool>,
+}
 
-/// http-level state: the providers and each worker's verified-token cache.
+/// http-level state: the providers and each worker's own state.
 #[derive(Default)]
 pub struct MainConf {
+    pub settings: MainSettings,
     pub providers: Vec<Provider>,
-    pub cache_entries: Option<usize>,
-    pub cache: RefCell<Option<TokenCache<CachedIdentity>>>,
+    pub token_requests: Vec<TokenRequestSite>,
+    pub worker: RefCell<Option<Worker>>,
 }
 
-/// `authentik NAME|off`, remembered with its place for error messages until resolved.
-#[derive(Clone, Debug)]
-pub enum ProviderChoice {
-    Off,
-    Named {
-        name: String,
-        file: String,
-        line: usize,
-        index: Option<usize>,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unauthenticated {
-    Auto,
-    Redirect,
-    Status401,
+impl MainConf {
+    pub fn provider_names(&self) -> Vec<&str> {
+        self.providers.iter().map(Provider::name).collect()
+    }
 }
 
 #[derive(Default)]
 pub struct LocConf {
-    pub provider: Option<ProviderChoice>,
-    pub require_groups: Option<Vec<String>>,
-    pub require: Option<Vec<*mut ngx_http_complex_value_t>>,
-    pub unauthenticated: Option<Unauthenticated>,
-    pub set_headers: Option<bool>,
-}
-
-impl LocConf {
-    pub fn set_headers(&self) -> bool {
-        self.set_headers.unwrap_or(true)
-    }
-
-    pub fn unauthenticated(&self) -> Unauthenticated {
-        self.unauthenticated.unwrap_or(Unauthenticated::Auto)
-    }
-
-    fn inherit(&mut self, parent: &LocConf) {
-        if self.provider.is_none() {
-            self.provider.clone_from(&parent.provider);
-        }
-        if self.require_groups.is_none() {
-            self.require_groups.clone_from(&parent.require_groups);
-        }
-        if self.require.is_none() {
-            self.require.clone_from(&parent.require);
-        }
-        self.unauthenticated = self.unauthenticated.or(parent.unauthenticated);
-        self.set_headers = self.set_headers.or(parent.set_headers);
-    }
+    pub settings: LocationSettings,
+    pub location: Location,
+    /// `authentik_require`'s values, compiled in the configuration pool.
+    pub require: Vec<*mut ngx_http_complex_value_t>,
 }
 
 pub unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
@@ -84,11 +57,11 @@ pub unsafe extern "C" fn create_main_conf(cf: *mut ngx_conf_t) -> *mut c_void {
 pub unsafe extern "C" fn init_main_conf(_cf: *mut ngx_conf_t, conf: *mut c_void) -> *mut c_char {
     guard(NGX_CONF_ERROR, || {
         // SAFETY: `conf` is the MainConf from create_main_conf.
-        let Some(main) = (unsafe { as_conf::<MainConf>(conf) }) else {
+        let Some(main) = (unsafe { (conf as *mut MainConf).as_mut() }) else {
             return NGX_CONF_ERROR;
         };
-        let entries = main.cache_entries.unwrap_or(DEFAULT_CACHE_ENTRIES);
-        *main.cache.borrow_mut() = Some(TokenCache::new(entries));
+        let (entries, bytes) = main.settings.cache();
+        *main.worker.borrow_mut() = Some(Worker::new(entries, bytes));
         ptr::null_mut()
     })
 }
@@ -107,44 +80,42 @@ pub unsafe extern "C" fn merge_loc_conf(
     conf: *mut c_void,
 ) -> *mut c_char {
     guard(NGX_CONF_ERROR, || {
-        // SAFETY: nginx passes the parent's and this level's LocConf.
-        let (Some(parent), Some(this)) = (unsafe { as_conf::<LocConf>(prev) }, unsafe {
-            as_conf::<LocConf>(conf)
+        // SAFETY: nginx passes the parent's and this level's LocConf, allocated by
+        // create_loc_conf; they are distinct objects.
+        let (Some(parent), Some(this)) = (unsafe { (prev as *const LocConf).as_ref() }, unsafe {
+            (conf as *mut LocConf).as_mut()
         }) else {
             return NGX_CONF_ERROR;
         };
-        this.inherit(parent);
-        // SAFETY: merging happens inside `http {}`.
-        let Some(main) = (unsafe { main_conf_of(cf) }) else {
+        this.settings.inherit(&parent.settings);
+        if this.require.is_empty() {
+            this.require.clone_from(&parent.require);
+        }
+        // SAFETY: merging happens inside `http {}`, where `cf` is valid and its context is
+        // the level being merged.
+        let cf_ref = unsafe { &*cf };
+        let Some(main) = Module::main_conf(cf_ref) else {
             return NGX_CONF_ERROR;
         };
-        match resolve(this, main) {
-            Ok(()) => ptr::null_mut(),
-            Err(message) => {
-                ngx::ngx_log_error!(NGX_LOG_EMERG, (*cf).log, "{}", message);
+        if let Some(core) = NgxHttpCoreModule::location_conf(cf_ref) {
+            // SAFETY: a location's name lives in the configuration pool.
+            let name = unsafe { crate::ffi::bytes(&core.name) };
+            for site in &main.token_requests {
+                if site.uri.as_bytes() == name {
+                    site.found.set(true);
+                }
+            }
+        }
+        match this.settings.resolve(&main.provider_names()) {
+            Ok(location) => {
+                this.location = location;
+                ptr::null_mut()
+            }
+            Err(e) => {
+                // SAFETY: `cf` is valid while merging.
+                ngx::ngx_log_error!(NGX_LOG_EMERG, unsafe { (*cf).log }, "{}", e);
                 NGX_CONF_ERROR
             }
         }
     })
-}
-
-/// Turn `authentik NAME` into a provider index, after every provider block has been read.
-fn resolve(conf: &mut LocConf, main: &MainConf) -> Result<(), String> {
-    let Some(ProviderChoice::Named {
-        name,
-        file,
-        line,
-        index,
-    }) = &mut conf.provider
-    else {
-        return Ok(());
-    };
-    if index.is_none() {
-        let found = main.providers.iter().position(|p| p.name == *name);
-        *index =
-            Some(found.ok_or_else(|| {
-                format!("unknown authentik_provider \"{name}\" in {file}:{line}")
-            })?);
-    }
-    Ok(())
 }

@@ -1,19 +1,22 @@
-//! The directive table and the handlers of the http/server/location directives.
+//! The directive table: each handler hands its arguments to core's parsers and reports their
+//! errors at the directive's file and line.
 
 use std::ffi::{c_char, c_void};
 use std::ptr;
 
+use authentik_core::conf::{SettingError, Units};
 use ngx::core::{Pool, NGX_CONF_ERROR};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
-    ngx_http_complex_value_t, ngx_str_t, NGX_CONF_1MORE, NGX_CONF_BLOCK, NGX_CONF_FLAG,
-    NGX_CONF_TAKE1, NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF,
-    NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_OK,
+    ngx_http_complex_value_t, ngx_parse_size, ngx_parse_time, ngx_str_t, NGX_CONF_1MORE,
+    NGX_CONF_BLOCK, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_ERROR,
+    NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET,
+    NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::ngx_string;
 
-use crate::conf::{LocConf, MainConf, ProviderChoice, Unauthenticated};
-use crate::ffi::{arg_text, bytes, directive};
+use crate::conf::{LocConf, MainConf};
+use crate::ffi::{bytes, guard};
 use crate::provider_block;
 
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
@@ -32,130 +35,131 @@ const fn command(name: ngx_str_t, type_: u32, set: Handler, conf: usize) -> ngx_
     }
 }
 
-pub static mut NGX_HTTP_AUTHENTIK_COMMANDS: [ngx_command_t; 8] = [
+const fn location(name: ngx_str_t, arity: u32) -> ngx_command_t {
+    command(name, ANY_LEVEL | arity, location_directive, NGX_HTTP_LOC_CONF_OFFSET)
+}
+
+pub static mut NGX_HTTP_AUTHENTIK_COMMANDS: [ngx_command_t; 9] = [
     command(
         ngx_string!("authentik_provider"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_BLOCK | NGX_CONF_TAKE1,
         provider_block::authentik_provider,
         NGX_HTTP_MAIN_CONF_OFFSET,
     ),
-    command(
-        ngx_string!("authentik"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        authentik,
-        NGX_HTTP_LOC_CONF_OFFSET,
-    ),
-    command(
-        ngx_string!("authentik_require_group"),
-        ANY_LEVEL | NGX_CONF_1MORE,
-        authentik_require_group,
-        NGX_HTTP_LOC_CONF_OFFSET,
-    ),
+    location(ngx_string!("authentik"), NGX_CONF_TAKE1),
+    location(ngx_string!("authentik_require_group"), NGX_CONF_1MORE),
     command(
         ngx_string!("authentik_require"),
         ANY_LEVEL | NGX_CONF_1MORE,
         authentik_require,
         NGX_HTTP_LOC_CONF_OFFSET,
     ),
-    command(
-        ngx_string!("authentik_unauthenticated"),
-        ANY_LEVEL | NGX_CONF_TAKE1,
-        authentik_unauthenticated,
-        NGX_HTTP_LOC_CONF_OFFSET,
-    ),
-    command(
-        ngx_string!("authentik_set_headers"),
-        ANY_LEVEL | NGX_CONF_FLAG,
-        authentik_set_headers,
-        NGX_HTTP_LOC_CONF_OFFSET,
-    ),
+    location(ngx_string!("authentik_unauthenticated"), NGX_CONF_TAKE1),
+    location(ngx_string!("authentik_set_headers"), NGX_CONF_FLAG),
+    location(ngx_string!("authentik_strip_identity_headers"), NGX_CONF_FLAG),
     command(
         ngx_string!("authentik_cache"),
-        NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
-        authentik_cache,
+        NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12,
+        main_directive,
         NGX_HTTP_MAIN_CONF_OFFSET,
     ),
     ngx_command_t::empty(),
 ];
 
+/// One directive as nginx hands it over: its configuration, name and arguments.
+pub struct Directive<'a> {
+    pub cf: *mut ngx_conf_t,
+    pub name: &'a str,
+    pub args: Vec<&'a str>,
+    pub raw_args: &'a [ngx_str_t],
+}
+
+impl Directive<'_> {
+    /// The directive being parsed.
+    ///
+    /// # Safety
+    /// `cf` must be a configuration being parsed, with `args` set by nginx.
+    pub unsafe fn read<'a>(cf: *mut ngx_conf_t) -> Result<Directive<'a>, SettingError> {
+        // SAFETY: nginx keeps `cf->args` and its strings valid while the handler runs.
+        let all = unsafe {
+            let args = (*cf).args;
+            std::slice::from_raw_parts((*args).elts as *const ngx_str_t, (*args).nelts)
+        };
+        let text = |s: &ngx_str_t| {
+            // SAFETY: as above.
+            std::str::from_utf8(unsafe { bytes(s) })
+                .map_err(|_| SettingError::Invalid("argument is not valid UTF-8".into()))
+        };
+        let (first, rest) = all.split_first().ok_or(SettingError::Arity("directive"))?;
+        Ok(Directive {
+            cf,
+            name: text(first)?,
+            args: rest.iter().map(text).collect::<Result<_, _>>()?,
+            raw_args: rest,
+        })
+    }
+
+    /// `(file, line)` of the directive.
+    pub fn origin(&self) -> (String, usize) {
+        // SAFETY: during parsing cf->conf_file describes the file being read.
+        unsafe {
+            let conf_file = &*(*self.cf).conf_file;
+            (
+                String::from_utf8_lossy(bytes(&conf_file.file.name)).into_owned(),
+                conf_file.line,
+            )
+        }
+    }
+}
+
 /// Report `message` at the directive's file and line and fail the configuration.
-pub fn conf_error(cf: *mut ngx_conf_t, message: &str) -> *mut c_char {
+pub fn conf_error(cf: *mut ngx_conf_t, message: &dyn std::fmt::Display) -> *mut c_char {
     ngx::ngx_conf_log_error!(NGX_LOG_EMERG, cf, "{}", message);
     NGX_CONF_ERROR
 }
 
-/// Run a location-level directive handler with errors reported at the directive's line.
-fn with_loc_conf(
+pub fn conf_warning(cf: *mut ngx_conf_t, message: &str) {
+    ngx::ngx_conf_log_error!(NGX_LOG_WARN, cf, "{}", message);
+}
+
+/// Run a directive handler on its configuration of type `T`, with panics contained and
+/// errors reported.
+///
+/// # Safety
+/// `cf` must be the configuration being parsed and `conf` null or the `T` nginx passes for
+/// the directive's configuration offset.
+pub unsafe fn with_conf<T>(
     cf: *mut ngx_conf_t,
     conf: *mut c_void,
-    body: impl FnOnce(&mut LocConf, &[ngx_str_t]) -> Result<(), String>,
+    body: impl FnOnce(&mut T, &Directive<'_>) -> Result<(), SettingError>,
 ) -> *mut c_char {
-    // SAFETY: every caller is registered with NGX_HTTP_LOC_CONF_OFFSET, so `conf` is a LocConf.
-    unsafe {
-        directive::<LocConf>(cf, conf, |loc, args| match body(loc, &args[1..]) {
+    guard(NGX_CONF_ERROR, || {
+        // SAFETY: guaranteed by the caller.
+        let Some(conf) = (unsafe { (conf as *mut T).as_mut() }) else {
+            return NGX_CONF_ERROR;
+        };
+        // SAFETY: guaranteed by the caller.
+        match unsafe { Directive::read(cf) }.and_then(|d| body(conf, &d)) {
             Ok(()) => ptr::null_mut(),
-            Err(message) if message == DUPLICATE => {
-                let name = arg_text(&args[0]).unwrap_or("directive");
-                conf_error(cf, &format!("\"{name}\" directive is duplicate"))
-            }
-            Err(message) => conf_error(cf, &message),
+            // Already reported where it happened (a line of a block).
+            Err(SettingError::Invalid(why)) if why.is_empty() => NGX_CONF_ERROR,
+            Err(e) => conf_error(cf, &e),
+        }
+    })
+}
+
+unsafe extern "C" fn location_directive(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: registered with NGX_HTTP_LOC_CONF_OFFSET, so `conf` is this module's LocConf.
+    unsafe {
+        with_conf::<LocConf>(cf, conf, |loc, d| {
+            let (file, line) = d.origin();
+            loc.settings.set(d.name, &d.args, (&file, line))
         })
     }
-}
-
-const DUPLICATE: &str = "is duplicate";
-
-fn duplicate<T>(slot: &Option<T>) -> Result<(), String> {
-    match slot {
-        Some(_) => Err(DUPLICATE.to_string()),
-        None => Ok(()),
-    }
-}
-
-unsafe extern "C" fn authentik(
-    cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    with_loc_conf(cf, conf, |loc, args| {
-        duplicate(&loc.provider)?;
-        let name = arg_text(&args[0])?;
-        loc.provider = Some(if name == "off" {
-            ProviderChoice::Off
-        } else {
-            // SAFETY: during parsing cf->conf_file describes the file being read.
-            let (file, line) = unsafe {
-                let conf_file = &*(*cf).conf_file;
-                (
-                    String::from_utf8_lossy(bytes(&conf_file.file.name)).into_owned(),
-                    conf_file.line,
-                )
-            };
-            ProviderChoice::Named {
-                name: name.to_string(),
-                file,
-                line,
-                index: None,
-            }
-        });
-        Ok(())
-    })
-}
-
-unsafe extern "C" fn authentik_require_group(
-    cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    with_loc_conf(cf, conf, |loc, args| {
-        duplicate(&loc.require_groups)?;
-        let groups = args
-            .iter()
-            .map(|a| arg_text(a).map(str::to_string))
-            .collect::<Result<Vec<_>, _>>()?;
-        loc.require_groups = Some(groups);
-        Ok(())
-    })
 }
 
 unsafe extern "C" fn authentik_require(
@@ -163,32 +167,41 @@ unsafe extern "C" fn authentik_require(
     _cmd: *mut ngx_command_t,
     conf: *mut c_void,
 ) -> *mut c_char {
-    with_loc_conf(cf, conf, |loc, args| {
-        duplicate(&loc.require)?;
-        let values = args
-            .iter()
-            // SAFETY: `cf` is the configuration being parsed.
-            .map(|arg| unsafe { compile_complex_value(cf, arg) })
-            .collect::<Result<Vec<_>, _>>()?;
-        loc.require = Some(values);
-        Ok(())
-    })
+    // SAFETY: registered with NGX_HTTP_LOC_CONF_OFFSET, so `conf` is this module's LocConf.
+    unsafe {
+        with_conf::<LocConf>(cf, conf, |loc, d| {
+            loc.settings.set(d.name, &d.args, (&d.origin().0, d.origin().1))?;
+            loc.require = d
+                .raw_args
+                .iter()
+                .map(|arg| compile_complex_value(cf, arg))
+                .collect::<Result<_, _>>()?;
+            Ok(())
+        })
+    }
+}
+
+unsafe extern "C" fn main_directive(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: registered with NGX_HTTP_MAIN_CONF_OFFSET, so `conf` is this module's MainConf.
+    unsafe { with_conf::<MainConf>(cf, conf, |main, d| main.settings.set(d.name, &d.args, &NginxUnits)) }
 }
 
 /// Compile a value with variables, allocated in the configuration pool.
-///
-/// # Safety
-/// `cf` must be the configuration being parsed.
-unsafe fn compile_complex_value(
+fn compile_complex_value(
     cf: *mut ngx_conf_t,
     arg: &ngx_str_t,
-) -> Result<*mut ngx_http_complex_value_t, String> {
-    // SAFETY: the pool lives as long as the configuration; the compile call fills `cv`.
+) -> Result<*mut ngx_http_complex_value_t, SettingError> {
+    // SAFETY: `cf` is the configuration being parsed; its pool lives as long as the
+    // configuration, and the compile call fills `cv`.
     unsafe {
         let pool = Pool::from_ngx_pool((*cf).pool);
         let cv = pool.calloc_type::<ngx_http_complex_value_t>();
         if cv.is_null() {
-            return Err("out of memory".into());
+            return Err(SettingError::Invalid("out of memory".into()));
         }
         let mut value = *arg;
         let mut ccv: ngx_http_compile_complex_value_t = std::mem::zeroed();
@@ -196,78 +209,38 @@ unsafe fn compile_complex_value(
         ccv.value = &mut value;
         ccv.complex_value = cv;
         if ngx_http_compile_complex_value(&mut ccv) != NGX_OK as isize {
-            return Err(format!(
+            return Err(SettingError::Invalid(format!(
                 "invalid value \"{}\"",
                 String::from_utf8_lossy(bytes(arg))
-            ));
+            )));
         }
         Ok(cv)
     }
 }
 
-unsafe extern "C" fn authentik_unauthenticated(
-    cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    with_loc_conf(cf, conf, |loc, args| {
-        duplicate(&loc.unauthenticated)?;
-        loc.unauthenticated = Some(match arg_text(&args[0])? {
-            "auto" => Unauthenticated::Auto,
-            "redirect" => Unauthenticated::Redirect,
-            "401" => Unauthenticated::Status401,
-            other => {
-                return Err(format!(
-                    "invalid value \"{other}\", expected auto, redirect or 401"
-                ))
-            }
-        });
-        Ok(())
-    })
-}
+/// Time and size values read by nginx's own parsers.
+pub struct NginxUnits;
 
-unsafe extern "C" fn authentik_set_headers(
-    cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    with_loc_conf(cf, conf, |loc, args| {
-        duplicate(&loc.set_headers)?;
-        loc.set_headers = Some(on_off(&args[0])?);
-        Ok(())
-    })
-}
-
-pub fn on_off(arg: &ngx_str_t) -> Result<bool, String> {
-    match arg_text(arg)? {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        other => Err(format!(
-            "invalid value \"{other}\", it must be \"on\" or \"off\""
-        )),
+impl Units for NginxUnits {
+    fn seconds(&self, text: &str) -> Option<u64> {
+        let mut copy = text.as_bytes().to_vec();
+        let mut value = ngx_str_t {
+            len: copy.len(),
+            data: copy.as_mut_ptr(),
+        };
+        // SAFETY: the parser only reads `len` bytes of the copy.
+        let secs = unsafe { ngx_parse_time(&mut value, 1) };
+        (secs != NGX_ERROR as isize).then(|| u64::try_from(secs).ok()).flatten()
     }
-}
 
-unsafe extern "C" fn authentik_cache(
-    cf: *mut ngx_conf_t,
-    _cmd: *mut ngx_command_t,
-    conf: *mut c_void,
-) -> *mut c_char {
-    let handle = |main: &mut MainConf, args: &[ngx_str_t]| {
-        if main.cache_entries.is_some() {
-            return conf_error(cf, "\"authentik_cache\" directive is duplicate");
-        }
-        match arg_text(&args[1])
-            .ok()
-            .and_then(|t| t.parse::<usize>().ok())
-        {
-            Some(entries) if entries <= 10_000_000 => {
-                main.cache_entries = Some(entries);
-                ptr::null_mut()
-            }
-            _ => conf_error(cf, "invalid number of entries, expected 0 … 10000000"),
-        }
-    };
-    // SAFETY: registered with NGX_HTTP_MAIN_CONF_OFFSET, so `conf` is this module's MainConf.
-    unsafe { directive::<MainConf>(cf, conf, handle) }
+    fn bytes(&self, text: &str) -> Option<usize> {
+        let mut copy = text.as_bytes().to_vec();
+        let mut value = ngx_str_t {
+            len: copy.len(),
+            data: copy.as_mut_ptr(),
+        };
+        // SAFETY: the parser only reads `len` bytes of the copy.
+        let size = unsafe { ngx_parse_size(&mut value) };
+        (size != NGX_ERROR as isize).then(|| usize::try_from(size).ok()).flatten()
+    }
 }

@@ -1,15 +1,18 @@
 //! ngx_http_authentik_module: nginx authenticates authentik sessions in the access phase.
 //!
-//! This crate is the thin nginx glue and the only place with `unsafe`; every decision is made
-//! by `authentik-core`.
+//! This crate is the thin nginx glue and the only place with `unsafe`: it reads a request
+//! once, asks `authentik-core` for the decision, and applies it (docs/architecture.md).
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod access;
 mod conf;
+mod ctx;
 mod directives;
-mod endpoints;
 mod ffi;
-mod headers;
 mod provider_block;
+mod request;
+mod respond;
+mod subrequest;
 mod variables;
 
 use std::ffi::c_void;

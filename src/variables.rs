@@ -1,51 +1,19 @@
-//! `$authentik_*` variables (DESIGN §3).
+//! `$authentik_*` variables: one per row of core's identity field table, plus
+//! `$authentik_status`, `$authentik_token_request_body` and `$authentik_claim_NAME`.
 
-use authentik_core::identity::Identity;
-use authentik_core::provider::Provider;
+use authentik_core::fields::{CLAIM_VARIABLE_PREFIX, FIELDS};
 use ngx::ffi::{
     ngx_conf_t, ngx_http_add_variable, ngx_http_request_t, ngx_http_variable_value_t, ngx_int_t,
     ngx_str_t, NGX_ERROR, NGX_HTTP_VAR_NOCACHEABLE, NGX_HTTP_VAR_PREFIX, NGX_OK,
 };
 
-use crate::access::{existing_ctx, RequestCtx};
+use crate::ctx::existing_ctx;
 use crate::ffi::{bytes, guard};
+use crate::request::HttpRequest;
 
-#[derive(Clone, Copy)]
-enum Field {
-    Username,
-    Groups,
-    Entitlements,
-    Email,
-    Name,
-    Uid,
-    Jwt,
-    MetaJwks,
-    MetaOutpost,
-    MetaProvider,
-    MetaApp,
-    MetaVersion,
-    Status,
-    TokenRequestBody,
-}
-
-const VARIABLES: [(&str, Field); 14] = [
-    ("authentik_username", Field::Username),
-    ("authentik_groups", Field::Groups),
-    ("authentik_entitlements", Field::Entitlements),
-    ("authentik_email", Field::Email),
-    ("authentik_name", Field::Name),
-    ("authentik_uid", Field::Uid),
-    ("authentik_jwt", Field::Jwt),
-    ("authentik_meta_jwks", Field::MetaJwks),
-    ("authentik_meta_outpost", Field::MetaOutpost),
-    ("authentik_meta_provider", Field::MetaProvider),
-    ("authentik_meta_app", Field::MetaApp),
-    ("authentik_meta_version", Field::MetaVersion),
-    ("authentik_status", Field::Status),
-    ("authentik_token_request_body", Field::TokenRequestBody),
-];
-
-const CLAIM_PREFIX: &str = "authentik_claim_";
+/// `data` of the variables that are not identity fields.
+const STATUS: usize = FIELDS.len();
+const TOKEN_REQUEST_BODY: usize = FIELDS.len() + 1;
 
 /// Register every variable.
 ///
@@ -53,7 +21,11 @@ const CLAIM_PREFIX: &str = "authentik_claim_";
 /// `cf` must be the configuration in its preconfiguration callback.
 pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
     let flags = NGX_HTTP_VAR_NOCACHEABLE as usize;
-    for (index, (name, _)) in VARIABLES.iter().enumerate() {
+    let named = FIELDS
+        .iter()
+        .map(|spec| spec.variable)
+        .chain(["authentik_status", "authentik_token_request_body"]);
+    for (index, name) in named.enumerate() {
         // SAFETY: `cf` is live; nginx copies the name.
         if unsafe { add(cf, name, flags, field_variable, index) }.is_err() {
             return NGX_ERROR as ngx_int_t;
@@ -61,7 +33,7 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
     }
     let prefix_flags = flags | NGX_HTTP_VAR_PREFIX as usize;
     // SAFETY: as above.
-    if unsafe { add(cf, CLAIM_PREFIX, prefix_flags, claim_variable, 0) }.is_err() {
+    if unsafe { add(cf, CLAIM_VARIABLE_PREFIX, prefix_flags, claim_variable, 0) }.is_err() {
         return NGX_ERROR as ngx_int_t;
     }
     NGX_OK as ngx_int_t
@@ -98,50 +70,18 @@ unsafe fn add(
     Ok(())
 }
 
-fn field_value(field: Field, ctx: &RequestCtx) -> Option<&str> {
-    match field {
-        Field::Status => return Some(ctx.status),
-        Field::TokenRequestBody => return ctx.token_request_body.as_deref(),
-        _ => {}
-    }
-    // SAFETY: providers live in the configuration, which outlives every request.
-    let provider: &Provider = unsafe { ctx.provider.as_ref() }?;
-    let identity: &Identity = ctx.identity.as_deref()?;
-    Some(match field {
-        Field::Username => &identity.username,
-        Field::Groups => &identity.groups,
-        Field::Entitlements => &identity.entitlements,
-        Field::Email => &identity.email,
-        Field::Name => &identity.name,
-        Field::Uid => &identity.uid,
-        Field::Jwt => &identity.jwt,
-        Field::MetaJwks => &provider.meta_jwks,
-        Field::MetaOutpost => &provider.meta_outpost,
-        Field::MetaProvider => &provider.meta_provider,
-        Field::MetaApp => &provider.meta_app,
-        Field::MetaVersion => authentik_core::META_VERSION,
-        Field::Status | Field::TokenRequestBody => return None,
-    })
-}
-
-/// Point `v` at `value`, which must outlive the request.
+/// Point `v` at `value`, which must outlive the request; empty when there is none.
 fn set_value(v: &mut ngx_http_variable_value_t, value: Option<&[u8]>) {
-    match value {
-        Some(value) => {
-            v.set_len(value.len() as u32);
-            v.set_valid(1);
-            v.set_no_cacheable(0);
-            v.set_not_found(0);
-            v.data = value.as_ptr().cast_mut();
-        }
-        None => {
-            v.set_len(0);
-            v.set_valid(1);
-            v.set_no_cacheable(0);
-            v.set_not_found(0);
-            v.data = c"".as_ptr().cast_mut().cast();
-        }
-    }
+    let value = value.unwrap_or_default();
+    v.set_len(value.len() as u32);
+    v.set_valid(1);
+    v.set_no_cacheable(0);
+    v.set_not_found(0);
+    v.data = if value.is_empty() {
+        c"".as_ptr().cast_mut().cast()
+    } else {
+        value.as_ptr().cast_mut()
+    };
 }
 
 unsafe extern "C" fn field_variable(
@@ -150,21 +90,44 @@ unsafe extern "C" fn field_variable(
     data: usize,
 ) -> ngx_int_t {
     guard(NGX_ERROR as ngx_int_t, || {
-        let Some(&(_, field)) = VARIABLES.get(data) else {
+        // SAFETY: nginx passes a live request and a value slot; the context, its grant and the
+        // providers outlive the request.
+        let (Some(v), ctx) = (unsafe { v.as_mut() }, unsafe { existing_ctx(r) }) else {
             return NGX_ERROR as ngx_int_t;
         };
-        // SAFETY: nginx passes a live request and a value slot; the context, its identity and
-        // the provider outlive the request.
-        unsafe {
-            let ctx = existing_ctx(r);
-            let value = ctx.and_then(|ctx| field_value(field, ctx));
-            let Some(v) = v.as_mut() else {
-                return NGX_ERROR as ngx_int_t;
-            };
-            set_value(v, value.map(str::as_bytes));
-        }
+        let value: Option<&[u8]> = ctx.and_then(|ctx| match data {
+            STATUS => ctx.status.get().map(|s| s.as_str().as_bytes()),
+            TOKEN_REQUEST_BODY => {
+                let body = ctx.token_request_body.borrow();
+                // SAFETY: the body stays in the context, unchanged, until the exchange ends.
+                body.as_deref().map(|b| unsafe { extend(b.as_bytes()) })
+            }
+            _ => {
+                let spec = FIELDS.get(data)?;
+                let grant = ctx.grant.borrow();
+                let grant = grant.as_ref()?;
+                // SAFETY: `r` is live.
+                let main = unsafe { HttpRequest::from_raw(r) }.confs()?.0;
+                let provider = main.providers.get(ctx.provider.get()?)?;
+                // SAFETY: the identity stays in the context (replaced ones are kept) until the
+                // request ends; meta values live in the configuration.
+                Some(unsafe { extend(grant.value(spec.field, provider).as_bytes()) })
+            }
+        });
+        set_value(v, value);
         NGX_OK as ngx_int_t
     })
+}
+
+/// The bytes of a value the request context keeps alive until the request ends, for nginx,
+/// which reads a variable's value after the getter returns.
+///
+/// # Safety
+/// `value` must be owned by the request context (an identity it holds, a rendered claim it
+/// keeps, or the token request body while the exchange runs).
+unsafe fn extend<'a>(value: &[u8]) -> &'a [u8] {
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::slice::from_raw_parts(value.as_ptr(), value.len()) }
 }
 
 unsafe extern "C" fn claim_variable(
@@ -173,23 +136,28 @@ unsafe extern "C" fn claim_variable(
     data: usize,
 ) -> ngx_int_t {
     guard(NGX_ERROR as ngx_int_t, || {
-        // SAFETY: for prefix variables nginx passes the full variable name as `data`.
+        // SAFETY: for prefix variables nginx passes the full variable name as `data`; the
+        // context keeps each rendered value alive until the request ends.
         unsafe {
             let Some(v) = v.as_mut() else {
                 return NGX_ERROR as ngx_int_t;
             };
             let full = (data as *const ngx_str_t).as_ref().map(|s| bytes(s));
             let claim = full
-                .and_then(|name| name.get(CLAIM_PREFIX.len()..))
+                .and_then(|name| name.get(CLAIM_VARIABLE_PREFIX.len()..))
                 .and_then(|name| std::str::from_utf8(name).ok());
-            let identity = existing_ctx(r).and_then(|ctx| ctx.identity.as_deref());
-            // Rendered once per identity (so once per cached entry); the request context
-            // holds the identity until the request ends, as for the other variables.
-            let rendered = match (claim, identity) {
-                (Some(claim), Some(identity)) => identity.claim_str(claim),
+            let rendered = match (claim, existing_ctx(r)) {
+                (Some(claim), Some(ctx)) => {
+                    let value = ctx.grant.borrow().as_ref().and_then(|g| g.identity.claim(claim));
+                    value.map(|value| {
+                        let bytes = extend(value.as_bytes());
+                        ctx.keep.borrow_mut().push(value);
+                        bytes
+                    })
+                }
                 _ => None,
             };
-            set_value(v, rendered.map(str::as_bytes));
+            set_value(v, rendered);
         }
         NGX_OK as ngx_int_t
     })

@@ -1,147 +1,95 @@
-//! The per-worker verified-token cache (DESIGN §8): bounded, least-recently-used, and never
-//! returning an entry past its expiry. Keys are the presented credential bytes (the sealed
-//! cookie value or the bearer token), so a hit costs one hash and one comparison: no crypto,
-//! no JSON. Each key is stored once, shared by the index and its slot.
+//! The per-worker verified-credential cache (docs/architecture.md, "The cache"): the `lru`
+//! crate, bounded by entries and by bytes, never returning an entry past its expiry. Keys are
+//! the presented credential bytes (the sealed cookie value, the bearer token, the hash of a
+//! Basic header), so a hit costs one hash and one comparison: no crypto, no JSON.
 
-use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::rc::Rc;
+use std::num::NonZeroUsize;
 
-const NIL: usize = usize::MAX;
+use lru::LruCache;
 
-struct Slot<V> {
-    key: Rc<[u8]>,
+/// What an entry costs against the byte bound.
+pub trait Cost {
+    fn cost(&self) -> usize;
+}
+
+struct Entry<V> {
     value: V,
     expires_at: u64,
-    newer: usize,
-    older: usize,
+    cost: usize,
 }
 
 pub struct TokenCache<V> {
-    index: HashMap<Rc<[u8]>, usize, BuildHasherDefault<WordHasher>>,
-    slots: Vec<Slot<V>>,
-    capacity: usize,
-    newest: usize,
-    oldest: usize,
+    entries: Option<LruCache<Box<[u8]>, Entry<V>, BuildHasherDefault<WordHasher>>>,
+    max_bytes: usize,
+    bytes: usize,
 }
 
-impl<V> TokenCache<V> {
-    /// A cache of at most `capacity` entries; 0 disables it.
-    pub fn new(capacity: usize) -> TokenCache<V> {
+impl<V: Cost> TokenCache<V> {
+    /// A cache of at most `capacity` entries and `max_bytes` bytes (keys and values); a
+    /// capacity of 0 disables it.
+    pub fn new(capacity: usize, max_bytes: usize) -> TokenCache<V> {
         TokenCache {
-            index: HashMap::default(),
-            slots: Vec::new(),
-            capacity,
-            newest: NIL,
-            oldest: NIL,
+            entries: NonZeroUsize::new(capacity)
+                .map(|cap| LruCache::with_hasher(cap, BuildHasherDefault::default())),
+            max_bytes,
+            bytes: 0,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.entries.as_ref().map_or(0, LruCache::len)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len() == 0
+    }
+
+    /// Bytes held now.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The value for `key` if present and `now < expires_at`; an expired entry is dropped.
     pub fn get(&mut self, key: &[u8], now: u64) -> Option<&V> {
-        let slot = *self.index.get(key)?;
-        if now >= self.slots[slot].expires_at {
-            self.remove_slot(slot);
+        let entries = self.entries.as_mut()?;
+        if entries.peek(key)?.expires_at <= now {
+            if let Some(entry) = entries.pop(key) {
+                self.bytes -= entry.cost;
+            }
             return None;
         }
-        self.touch(slot);
-        Some(&self.slots[slot].value)
+        entries.get(key).map(|entry| &entry.value)
     }
 
-    /// Store `value` until `expires_at`, evicting the least recently used entry when full.
+    /// Store `value` until `expires_at`, evicting the least recently used entries while the
+    /// cache is over either bound. An entry larger than the whole byte budget is not kept.
     pub fn insert(&mut self, key: &[u8], value: V, expires_at: u64) {
-        if self.capacity == 0 {
+        let Some(entries) = self.entries.as_mut() else {
             return;
-        }
-        if let Some(&slot) = self.index.get(key) {
-            self.slots[slot].value = value;
-            self.slots[slot].expires_at = expires_at;
-            self.touch(slot);
-            return;
-        }
-        let key: Rc<[u8]> = key.into();
-        let slot = if self.slots.len() < self.capacity {
-            self.slots.push(Slot {
-                key: key.clone(),
-                value,
-                expires_at,
-                newer: NIL,
-                older: NIL,
-            });
-            self.slots.len() - 1
-        } else {
-            let slot = self.oldest;
-            self.unlink(slot);
-            let entry = &mut self.slots[slot];
-            self.index.remove(&entry.key);
-            entry.key = key.clone();
-            entry.value = value;
-            entry.expires_at = expires_at;
-            slot
         };
-        self.index.insert(key, slot);
-        self.link_newest(slot);
-    }
-
-    fn touch(&mut self, slot: usize) {
-        if self.newest != slot {
-            self.unlink(slot);
-            self.link_newest(slot);
+        let cost = key.len() + value.cost() + 64;
+        if cost > self.max_bytes {
+            return;
         }
-    }
-
-    fn link_newest(&mut self, slot: usize) {
-        self.slots[slot].older = self.newest;
-        self.slots[slot].newer = NIL;
-        if self.newest != NIL {
-            self.slots[self.newest].newer = slot;
+        if let Some(old) = entries.pop(key) {
+            self.bytes -= old.cost;
         }
-        self.newest = slot;
-        if self.oldest == NIL {
-            self.oldest = slot;
-        }
-    }
-
-    fn unlink(&mut self, slot: usize) {
-        let (newer, older) = (self.slots[slot].newer, self.slots[slot].older);
-        match newer {
-            NIL => self.newest = older,
-            n => self.slots[n].older = older,
-        }
-        match older {
-            NIL => self.oldest = newer,
-            o => self.slots[o].newer = newer,
-        }
-    }
-
-    /// Drop an entry: the last slot moves into its place so `slots` stays dense.
-    fn remove_slot(&mut self, slot: usize) {
-        self.unlink(slot);
-        self.index.remove(&self.slots[slot].key);
-        let last = self.slots.len() - 1;
-        if slot != last {
-            let (newer, older) = (self.slots[last].newer, self.slots[last].older);
-            match newer {
-                NIL => self.newest = slot,
-                n => self.slots[n].older = slot,
-            }
-            match older {
-                NIL => self.oldest = slot,
-                o => self.slots[o].newer = slot,
-            }
-            if let Some(index) = self.index.get_mut(&self.slots[last].key) {
-                *index = slot;
+        while self.bytes + cost > self.max_bytes {
+            match entries.pop_lru() {
+                Some((_, old)) => self.bytes -= old.cost,
+                None => break,
             }
         }
-        self.slots.swap_remove(slot);
+        let entry = Entry {
+            value,
+            expires_at,
+            cost,
+        };
+        if let Some((_, evicted)) = entries.push(key.into(), entry) {
+            self.bytes -= evicted.cost;
+        }
+        self.bytes += cost;
     }
 }
 
@@ -157,7 +105,7 @@ const SAMPLE: usize = 32;
 /// tell keys apart, and a hit of a 2 KB cookie costs a few dozen instructions to hash instead
 /// of a pass over every byte. Equality still compares whole keys.
 #[derive(Default)]
-struct WordHasher(u64);
+pub struct WordHasher(u64);
 
 impl WordHasher {
     #[inline]
@@ -195,23 +143,28 @@ impl Hasher for WordHasher {
 mod tests {
     use super::*;
 
+    impl Cost for usize {
+        fn cost(&self) -> usize {
+            *self
+        }
+    }
+
+    const BIG: usize = usize::MAX / 2;
+
     #[test]
     fn hit_miss_and_expiry() {
-        let mut cache = TokenCache::new(4);
+        let mut cache = TokenCache::new(4, BIG);
         cache.insert(b"a", 1, 100);
         assert_eq!(cache.get(b"a", 99), Some(&1));
         assert_eq!(cache.get(b"b", 99), None);
-        assert_eq!(
-            cache.get(b"a", 100),
-            None,
-            "an entry never outlives expires_at"
-        );
+        assert_eq!(cache.get(b"a", 100), None, "an entry never outlives expires_at");
         assert!(cache.is_empty());
+        assert_eq!(cache.bytes(), 0);
     }
 
     #[test]
     fn evicts_least_recently_used() {
-        let mut cache = TokenCache::new(3);
+        let mut cache = TokenCache::new(3, BIG);
         for (i, key) in [b"a", b"b", b"c"].iter().enumerate() {
             cache.insert(*key, i, 100);
         }
@@ -225,9 +178,25 @@ mod tests {
     }
 
     #[test]
+    fn bounded_by_bytes() {
+        // Each entry costs 1 (key) + value + 64.
+        let mut cache = TokenCache::new(100, 3 * (1 + 1000 + 64));
+        for key in [b"a", b"b", b"c", b"d"] {
+            cache.insert(key, 1000usize, 100);
+        }
+        assert_eq!(cache.len(), 3);
+        assert_eq!(cache.get(b"a", 0), None);
+        assert!(cache.bytes() <= 3 * 1065);
+        cache.insert(b"z", 10_000usize, 100);
+        assert_eq!(cache.get(b"z", 0), None, "larger than the whole budget");
+        assert_eq!(cache.len(), 3);
+        cache.insert(b"b", 10usize, 100);
+        assert_eq!(cache.bytes(), 2 * 1065 + 75, "a replaced entry gives back its bytes");
+    }
+
+    #[test]
     fn long_keys_that_hash_alike_stay_apart() {
-        // Same length, same first and last SAMPLE bytes: equal hashes, different keys.
-        let mut cache = TokenCache::new(4);
+        let mut cache = TokenCache::new(4, BIG);
         let a = [b'a'; 3 * SAMPLE];
         let mut b = a;
         b[SAMPLE + 5] = b'b';
@@ -241,29 +210,22 @@ mod tests {
 
     #[test]
     fn disabled_cache_stores_nothing() {
-        let mut cache = TokenCache::new(0);
+        let mut cache = TokenCache::new(0, BIG);
         cache.insert(b"a", 1, 100);
         assert_eq!(cache.get(b"a", 0), None);
     }
 
     #[test]
     fn stays_consistent_under_churn() {
-        let mut cache = TokenCache::new(50);
+        let mut cache = TokenCache::new(50, 40 * 80);
         for round in 0u64..5_000 {
             let key = (round * 7919 % 173).to_le_bytes();
             let expires = if round % 3 == 0 { round } else { round + 1_000 };
             if cache.get(&key, round).is_none() {
-                cache.insert(&key, round, expires);
+                cache.insert(&key, (round % 7) as usize, expires);
             }
             assert!(cache.len() <= 50);
-            assert_eq!(cache.len(), cache.slots.len());
+            assert!(cache.bytes() <= 40 * 80);
         }
-        let mut walked = 0;
-        let mut slot = cache.newest;
-        while slot != NIL {
-            walked += 1;
-            slot = cache.slots[slot].older;
-        }
-        assert_eq!(walked, cache.len());
     }
 }

@@ -1,6 +1,8 @@
-//! Verification keys: the client secret for HS*, and a JWKS file for RS*/PS*/ES*/EdDSA.
+//! Verification keys: the client secret for HS*, and a JWKS for RS*/PS*/ES*/EdDSA.
 //!
-//! A [`KeySet`] is parsed once, at configuration load, and is immutable afterwards. Every key
+//! JWK parsing and signature verification are `jsonwebtoken`'s (with its aws-lc-rs backend);
+//! this module is the policy around them. A [`KeySet`] is parsed once, at configuration load
+//! (or when a remote JWKS is fetched), and is immutable afterwards. Every key
 //! carries exactly one [`Algorithm`]; a token can only be checked against a key of the algorithm
 //! its header names, so the algorithm is pinned by the key, never chosen by the token (DESIGN
 //! §7). HS* tokens are checked only against the client secret, never against JWKS material.
@@ -27,7 +29,9 @@ use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
-use ring::{agreement, hmac, rand, signature};
+use aws_lc_rs::signature;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
 
 /// A JWS signature algorithm this module can verify.
@@ -103,7 +107,7 @@ impl Algorithm {
 
     /// HS256, HS384 or HS512.
     pub fn is_hmac(self) -> bool {
-        self.hmac_slot().is_some()
+        matches!(self, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
     }
 
     /// RS* or PS*.
@@ -119,33 +123,22 @@ impl Algorithm {
         )
     }
 
-    fn hmac_slot(self) -> Option<usize> {
+    /// `jsonwebtoken`'s name for it.
+    fn jwt(self) -> jsonwebtoken::Algorithm {
+        use jsonwebtoken::Algorithm as J;
         match self {
-            Algorithm::HS256 => Some(0),
-            Algorithm::HS384 => Some(1),
-            Algorithm::HS512 => Some(2),
-            _ => None,
-        }
-    }
-
-    fn hmac_algorithm(self) -> Option<hmac::Algorithm> {
-        match self {
-            Algorithm::HS256 => Some(hmac::HMAC_SHA256),
-            Algorithm::HS384 => Some(hmac::HMAC_SHA384),
-            Algorithm::HS512 => Some(hmac::HMAC_SHA512),
-            _ => None,
-        }
-    }
-
-    fn rsa_parameters(self) -> Option<&'static signature::RsaParameters> {
-        match self {
-            Algorithm::RS256 => Some(&signature::RSA_PKCS1_2048_8192_SHA256),
-            Algorithm::RS384 => Some(&signature::RSA_PKCS1_2048_8192_SHA384),
-            Algorithm::RS512 => Some(&signature::RSA_PKCS1_2048_8192_SHA512),
-            Algorithm::PS256 => Some(&signature::RSA_PSS_2048_8192_SHA256),
-            Algorithm::PS384 => Some(&signature::RSA_PSS_2048_8192_SHA384),
-            Algorithm::PS512 => Some(&signature::RSA_PSS_2048_8192_SHA512),
-            _ => None,
+            Algorithm::HS256 => J::HS256,
+            Algorithm::HS384 => J::HS384,
+            Algorithm::HS512 => J::HS512,
+            Algorithm::RS256 => J::RS256,
+            Algorithm::RS384 => J::RS384,
+            Algorithm::RS512 => J::RS512,
+            Algorithm::PS256 => J::PS256,
+            Algorithm::PS384 => J::PS384,
+            Algorithm::PS512 => J::PS512,
+            Algorithm::ES256 => J::ES256,
+            Algorithm::ES384 => J::ES384,
+            Algorithm::EdDSA => J::EdDSA,
         }
     }
 }
@@ -234,38 +227,18 @@ impl fmt::Display for KeyError {
 impl std::error::Error for KeyError {}
 
 /// The public material of one JWKS key, ready for ring.
-#[derive(Clone)]
-enum Material {
-    Rsa(signature::RsaPublicKeyComponents<Box<[u8]>>),
-    /// ECDSA (uncompressed point) or Ed25519 (32 bytes), with the verification algorithm.
-    Unparsed(signature::UnparsedPublicKey<Box<[u8]>>),
-}
-
+/// One JWKS key: its `kid`, the one algorithm it verifies, and jsonwebtoken's key.
 #[derive(Clone)]
 struct PublicKey {
     kid: Option<Box<str>>,
     alg: Algorithm,
-    material: Material,
+    key: DecodingKey,
 }
 
-impl PublicKey {
-    #[inline]
-    fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
-        match &self.material {
-            Material::Rsa(components) => match self.alg.rsa_parameters() {
-                Some(params) => components.verify(params, message, sig).is_ok(),
-                None => false,
-            },
-            Material::Unparsed(key) => key.verify(message, sig).is_ok(),
-        }
-    }
-}
-
-/// A parsed, immutable key set. Built once at configuration load.
 #[derive(Clone)]
 pub struct KeySet {
     /// HMAC keys (HS256, HS384, HS512), present only when allowed and the secret is non-empty.
-    hmac: [Option<hmac::Key>; 3],
+    secret: Option<DecodingKey>,
     keys: Vec<PublicKey>,
     allowed: Vec<Algorithm>,
 }
@@ -339,27 +312,26 @@ impl KeySet {
             return Err(KeyError::NoKeyForAlgorithm(Algorithm::HS256));
         }
 
-        let mut hmac_keys: [Option<hmac::Key>; 3] = [None, None, None];
         for &alg in &allowed {
-            match (alg.hmac_slot(), alg.hmac_algorithm()) {
-                (Some(slot), Some(h)) => {
-                    if client_secret.is_empty() {
-                        return Err(KeyError::NoKeyForAlgorithm(alg));
-                    }
-                    if let Some(entry) = hmac_keys.get_mut(slot) {
-                        *entry = Some(hmac::Key::new(h, client_secret));
-                    }
-                }
-                _ => {
-                    if !keys.iter().any(|k| k.alg == alg) {
-                        return Err(KeyError::NoKeyForAlgorithm(alg));
-                    }
-                }
+            let has_key = if alg.is_hmac() {
+                !client_secret.is_empty()
+            } else {
+                keys.iter().any(|k| k.alg == alg)
+            };
+            if !has_key {
+                return Err(KeyError::NoKeyForAlgorithm(alg));
             }
         }
+        let secret = match allowed.iter().any(|alg| alg.is_hmac()) {
+            true => Some(
+                DecodingKey::from_secret(client_secret)
+                    .map_err(|e| KeyError::InvalidJwks(e.to_string()))?,
+            ),
+            false => None,
+        };
 
         Ok(KeySet {
-            hmac: hmac_keys,
+            secret,
             keys,
             allowed,
         })
@@ -384,26 +356,23 @@ impl KeySet {
     ///
     /// For HS* the `kid` is ignored (there is one secret). A `kid` that exists but only with
     /// another algorithm gives [`KeyError::AlgorithmMismatch`].
+    /// Verify `signature` (base64url, as in the token) over `message` with the key the token
+    /// names: the client secret for HS*, else the JWKS key with this `kid` (or, without a
+    /// `kid`, every key of this algorithm). A `kid` never falls back to another key.
     pub fn verify(
         &self,
         alg: Algorithm,
         kid: Option<&str>,
         message: &[u8],
-        signature: &[u8],
+        signature: &str,
     ) -> Result<(), KeyError> {
         if !self.allowed.contains(&alg) {
             return Err(KeyError::AlgorithmNotAllowed);
         }
-        if let Some(slot) = alg.hmac_slot() {
-            let key = self
-                .hmac
-                .get(slot)
-                .and_then(Option::as_ref)
-                .ok_or(KeyError::AlgorithmNotAllowed)?;
-            // Constant-time comparison inside ring.
-            return hmac::verify(key, message, signature).map_err(|_| KeyError::BadSignature);
+        if alg.is_hmac() {
+            let key = self.secret.as_ref().ok_or(KeyError::AlgorithmNotAllowed)?;
+            return check(signature, message, key, alg);
         }
-
         let mut kid_seen = false;
         let mut tried = false;
         for key in &self.keys {
@@ -417,7 +386,7 @@ impl KeySet {
                 continue;
             }
             tried = true;
-            if key.verify(message, signature) {
+            if check(signature, message, &key.key, alg).is_ok() {
                 return Ok(());
             }
         }
@@ -428,6 +397,20 @@ impl KeySet {
         } else {
             Err(KeyError::UnknownKey)
         }
+    }
+
+    /// The `kid`s of the JWKS keys.
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().filter_map(|k| k.kid.as_deref())
+    }
+}
+
+/// jsonwebtoken's JWS signature check; any error (bad base64, wrong key type) is a bad
+/// signature.
+fn check(signature: &str, message: &[u8], key: &DecodingKey, alg: Algorithm) -> Result<(), KeyError> {
+    match jsonwebtoken::crypto::verify(signature, message, key, alg.jwt()) {
+        Ok(true) => Ok(()),
+        _ => Err(KeyError::BadSignature),
     }
 }
 
@@ -512,39 +495,32 @@ fn parse_jwk(jwk: &Value) -> Result<Option<PublicKey>, String> {
         },
     };
 
-    let (alg, material) = match kty {
+    let alg = match kty {
         "RSA" => {
             let alg = alg.unwrap_or(Algorithm::RS256);
             if !alg.is_rsa() {
                 return Err(format!("an RSA key cannot have \"alg\" {alg}"));
             }
-            (alg, Material::Rsa(rsa_components(jwk)?))
+            check_rsa_components(jwk)?;
+            alg
         }
         "EC" => {
-            let (curve_alg, coord_len, ecdsa, ecdh) = match opt_str(jwk, "crv")? {
-                Some("P-256") => (
-                    Algorithm::ES256,
-                    32,
-                    &signature::ECDSA_P256_SHA256_FIXED,
-                    &agreement::ECDH_P256,
-                ),
-                Some("P-384") => (
-                    Algorithm::ES384,
-                    48,
-                    &signature::ECDSA_P384_SHA384_FIXED,
-                    &agreement::ECDH_P384,
-                ),
-                Some(_) => return Ok(None),
-                None => return Err("an EC key without \"crv\"".into()),
-            };
+            let (curve_alg, coord_len, ecdsa): (_, _, &'static signature::EcdsaVerificationAlgorithm) =
+                match opt_str(jwk, "crv")? {
+                    Some("P-256") => (Algorithm::ES256, 32, &signature::ECDSA_P256_SHA256_FIXED),
+                    Some("P-384") => (Algorithm::ES384, 48, &signature::ECDSA_P384_SHA384_FIXED),
+                    Some(_) => return Ok(None),
+                    None => return Err("an EC key without \"crv\"".into()),
+                };
             let alg = consistent(alg, curve_alg)?;
             let mut point = Vec::with_capacity(1 + 2 * coord_len);
             point.push(4u8);
             push_coordinate(&mut point, &b64_member(jwk, "x")?, coord_len, "x")?;
             push_coordinate(&mut point, &b64_member(jwk, "y")?, coord_len, "y")?;
-            check_on_curve(ecdh, &point)?;
-            let key = signature::UnparsedPublicKey::new(ecdsa, point.into_boxed_slice());
-            (alg, Material::Unparsed(key))
+            signature::UnparsedPublicKey::new(ecdsa, &point)
+                .parse()
+                .map_err(|_| "the EC point (\"x\", \"y\") is not on the curve".to_owned())?;
+            alg
         }
         "OKP" => {
             match opt_str(jwk, "crv")? {
@@ -560,12 +536,12 @@ fn parse_jwk(jwk: &Value) -> Result<Option<PublicKey>, String> {
                     x.len()
                 ));
             }
-            let key = signature::UnparsedPublicKey::new(&signature::ED25519, x.into_boxed_slice());
-            (alg, Material::Unparsed(key))
+            alg
         }
         _ => return Ok(None),
     };
-    Ok(Some(PublicKey { kid, alg, material }))
+    let key = decoding_key(jwk)?;
+    Ok(Some(PublicKey { kid, alg, key }))
 }
 
 fn opt_str<'a>(jwk: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str>, String> {
@@ -599,9 +575,7 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 
 /// `n` and `e`, checked the way ring checks them at verification time, so that a key ring
 /// would refuse fails at configuration load instead of on every request.
-fn rsa_components(
-    jwk: &Map<String, Value>,
-) -> Result<signature::RsaPublicKeyComponents<Box<[u8]>>, String> {
+fn check_rsa_components(jwk: &Map<String, Value>) -> Result<(), String> {
     let n = b64_member(jwk, "n")?;
     let e = b64_member(jwk, "e")?;
     let n = strip_leading_zeros(&n);
@@ -628,10 +602,7 @@ fn rsa_components(
             "the RSA exponent {value} is not an odd number between 3 and 2^33 - 1"
         ));
     }
-    Ok(signature::RsaPublicKeyComponents {
-        n: n.into(),
-        e: e.into(),
-    })
+    Ok(())
 }
 
 /// Appends a curve coordinate, left-padded with zeros to `len` bytes.
@@ -648,18 +619,18 @@ fn push_coordinate(out: &mut Vec<u8>, coord: &[u8], len: usize, name: &str) -> R
     Ok(())
 }
 
-/// Checks that an uncompressed point lies on its curve. ring validates public points only when
-/// it uses them; an ECDH agreement with a throw-away key runs the same validation now, at load.
-fn check_on_curve(ecdh: &'static agreement::Algorithm, point: &[u8]) -> Result<(), String> {
-    let rng = rand::SystemRandom::new();
-    let private = agreement::EphemeralPrivateKey::generate(ecdh, &rng)
-        .map_err(|_| "cannot generate a random key to check the EC point".to_owned())?;
-    agreement::agree_ephemeral(
-        private,
-        &agreement::UnparsedPublicKey::new(ecdh, point),
-        |_| (),
-    )
-    .map_err(|_| "the EC point (\"x\", \"y\") is not on the curve".to_owned())
+/// jsonwebtoken's key for a JWK that passed the checks above. Only the key members go in
+/// (`x5c`, `x5t` and the like are ignored, as documented), with base64url padding removed.
+fn decoding_key(jwk: &Map<String, Value>) -> Result<DecodingKey, String> {
+    let mut members = Map::new();
+    for name in ["kty", "crv", "n", "e", "x", "y"] {
+        if let Some(Value::String(text)) = jwk.get(name) {
+            members.insert(name.to_owned(), Value::String(text.trim_end_matches('=').to_owned()));
+        }
+    }
+    let parsed: Jwk = serde_json::from_value(Value::Object(members))
+        .map_err(|e| format!("not a usable JWK: {e}"))?;
+    DecodingKey::from_jwk(&parsed).map_err(|e| format!("not a usable JWK: {e}"))
 }
 
 #[cfg(test)]

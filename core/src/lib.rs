@@ -1,25 +1,32 @@
 //! Every decision of ngx_http_authentik_module, with no knowledge of nginx.
 //!
-//! The nginx glue in the module crate moves bytes between nginx and these functions:
-//! tokens and keys ([`keys`], [`token`]), session sealing and cookies ([`seal`], [`session`],
-//! [`cookie`]), identities and header values ([`identity`], [`sanitize`]), policies
-//! ([`policy`], [`skip`]), request classification ([`request`]), the verified-token cache
-//! ([`cache`]) and the assembled provider ([`provider`]).
+//! The nginx glue reads a request once into [`request::RequestFacts`], asks
+//! [`provider::Provider::decide`] for one [`decision::Outcome`], and applies it. Configuration
+//! is parsed and checked here too ([`conf`]). docs/architecture.md describes the whole flow.
+#![forbid(unsafe_code)]
 
+pub mod access;
+pub mod auth;
 pub mod cache;
+pub mod claims;
+pub mod conf;
 pub mod cookie;
+pub mod decision;
+mod endpoints;
+pub mod fields;
+pub mod headers;
 pub mod identity;
 pub mod keys;
 pub mod login;
 pub mod policy;
 pub mod provider;
+pub mod redirect;
 pub mod request;
 pub mod sanitize;
 pub mod seal;
 pub mod session;
 pub mod skip;
 pub mod token;
-pub mod url;
 
 /// `ngx_http_authentik_module/<version>`, the value of `$authentik_meta_version`.
 pub const META_VERSION: &str = concat!("ngx_http_authentik_module/", env!("CARGO_PKG_VERSION"));

@@ -1,19 +1,27 @@
-//! The login flow of DESIGN §5–§6: login state with PKCE and nonce, the authorize URL, `rd`
-//! validation, the token-request body and the token response, and the cookies it writes.
+//! The login flow: login state with PKCE and nonce, the authorize URL, the token-request body
+//! and the token response, and the cookies it writes (docs/architecture.md, "Login").
 
+use std::borrow::Cow;
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{json, Value};
 
-use crate::provider::{Failure, Mode, Provider};
+use crate::auth::Failure;
+use crate::claims::Member;
+use crate::provider::Provider;
+use crate::redirect::encode;
 use crate::seal::{open, seal};
-use crate::url::{encode, Origin};
 
 /// How long a login may take, from `/start` to `/callback`.
 pub const LOGIN_STATE_TTL_SECS: u64 = 600;
 pub const CALLBACK_PATH: &str = "/outpost.goauthentik.io/callback";
 pub const CALLBACK_QUERY: &str = "X-authentik-auth-callback=true";
+/// Login-state cookies a browser keeps at once (parallel logins in as many tabs complete).
+pub const MAX_LOGIN_STATES: usize = 4;
+/// Bytes the kept login-state cookies (names and values) may take together.
+pub const LOGIN_STATE_BUDGET: usize = 4096;
 
 /// One login in progress, sealed into its own cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,16 +79,21 @@ impl std::fmt::Display for CallbackError {
 impl CallbackError {
     /// The provider's `error=` value, reduced to what an OAuth error code may contain (RFC 6749
     /// §4.1.2.1: printable ASCII without `"` and `\\`) so it cannot forge log lines.
-    pub fn provider_error(value: &[u8]) -> CallbackError {
+    pub fn provider_error(value: &str) -> CallbackError {
         let code = value
-            .iter()
+            .bytes()
             .take(64)
-            .map(|&b| match b {
+            .map(|b| match b {
                 0x20..=0x7e if b != b'"' && b != b'\\' => b as char,
                 _ => '?',
             })
             .collect();
         CallbackError::ProviderError(code)
+    }
+
+    /// Errors of nginx or authentik rather than of the browser's request.
+    pub fn is_server_side(&self) -> bool {
+        matches!(self, CallbackError::ExchangeFailed(_) | CallbackError::Seal)
     }
 }
 
@@ -103,7 +116,7 @@ impl LoginState {
     }
 
     pub fn code_challenge(&self) -> String {
-        let digest = ring::digest::digest(&ring::digest::SHA256, self.code_verifier.as_bytes());
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.code_verifier.as_bytes());
         URL_SAFE_NO_PAD.encode(digest.as_ref())
     }
 
@@ -125,38 +138,81 @@ impl LoginState {
     }
 }
 
+/// A new login: where to send the browser, and the `Set-Cookie` values of the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginStart {
+    pub location: String,
+    pub cookies: Vec<String>,
+}
+
 impl Provider {
     /// `{external_host}/outpost.goauthentik.io/callback?X-authentik-auth-callback=true`
     pub fn redirect_uri(&self) -> String {
         format!("{}{CALLBACK_PATH}?{CALLBACK_QUERY}", self.external_host)
     }
 
+    fn login_state_prefix(&self) -> String {
+        format!("{}_login_", self.cookie_name)
+    }
+
     /// The cookie holding one login's state; its name carries a digest of the state, so
     /// parallel logins in several tabs each keep their own.
     pub fn login_state_cookie_name(&self, state: &str) -> String {
-        let digest = ring::digest::digest(&ring::digest::SHA256, state.as_bytes());
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, state.as_bytes());
         let tag: String = digest.as_ref()[..6]
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        format!("{}_login_{tag}", self.cookie_name)
+        format!("{}{tag}", self.login_state_prefix())
     }
 
-    /// Start a login: the 302 target and the `Set-Cookie` value of the login-state cookie.
-    pub fn start_login(&self, rd: String, now: u64) -> Option<(String, String)> {
+    /// Start a login returning to `rd` (already validated): the 302 target, the new
+    /// login-state cookie, and the clearing of older login-state cookies the request carried
+    /// beyond [`MAX_LOGIN_STATES`] and [`LOGIN_STATE_BUDGET`] (newest kept).
+    pub fn start_login<'a>(
+        &self,
+        rd: String,
+        now: u64,
+        request_cookies: impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+    ) -> Option<LoginStart> {
         let login = LoginState::new(rd, now)?;
         let name = self.login_state_cookie_name(&login.state);
         let sealed = seal(&self.login_state_key, &name, login.to_json().as_bytes()).ok()?;
-        let cookie = self.set_cookie(&name, &sealed, LOGIN_STATE_TTL_SECS as i64);
-        Some((self.authorize_location(&login), cookie))
+        let mut cookies = vec![self.cookies.set(&name, &sealed, LOGIN_STATE_TTL_SECS as i64)];
+        let prefix = self.login_state_prefix();
+        let mut existing: Vec<(u64, String, usize)> = Vec::new();
+        for (cookie, value) in request_cookies {
+            if !cookie.starts_with(&prefix) || existing.iter().any(|(_, n, _)| *n == *cookie) {
+                continue;
+            }
+            let created = open(&self.login_state_key, &cookie, value.as_bytes())
+                .ok()
+                .and_then(|plain| LoginState::from_json(&plain))
+                .filter(|state| now < state.created.saturating_add(LOGIN_STATE_TTL_SECS))
+                .map(|state| state.created);
+            match created {
+                Some(created) => existing.push((created, cookie.into_owned(), value.len())),
+                None => cookies.push(self.cookies.clear(&cookie)),
+            }
+        }
+        existing.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut budget = LOGIN_STATE_BUDGET.saturating_sub(name.len() + sealed.len() + 1);
+        for (index, (_, cookie, len)) in existing.iter().enumerate() {
+            let size = cookie.len() + len + 1;
+            if index + 1 < MAX_LOGIN_STATES && size <= budget {
+                budget -= size;
+            } else {
+                cookies.push(self.cookies.clear(cookie));
+            }
+        }
+        Some(LoginStart {
+            location: self.authorize_location(&login),
+            cookies,
+        })
     }
 
     fn authorize_location(&self, login: &LoginState) -> String {
-        let separator = if self.authorize_url.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
+        let separator = if self.authorize_url.contains('?') { '&' } else { '?' };
         format!(
             "{}{separator}client_id={}&redirect_uri={}&response_type=code&scope={}&state={}&nonce={}&code_challenge={}&code_challenge_method=S256",
             self.authorize_url,
@@ -223,22 +279,34 @@ impl Provider {
             .get("id_token")
             .and_then(Value::as_str)
             .ok_or(CallbackError::BadTokenResponse)?;
-        let id_claims = self
-            .verify_claims(id_token.as_bytes(), now)
-            .map_err(token_error)?;
-        let nonce = id_claims.get("nonce").and_then(Value::as_str).unwrap_or("");
-        if !constant_time_eq(nonce.as_bytes(), login.nonce.as_bytes()) {
+        let (nonce_ok, id_exp) = self
+            .verifier
+            .verify(id_token.as_bytes(), now, |claims, _| {
+                let nonce = match &claims.nonce {
+                    Member::Value(nonce) => nonce.as_bytes(),
+                    _ => b"",
+                };
+                (
+                    constant_time_eq(nonce, login.nonce.as_bytes()),
+                    claims.exp.value().map_or(0, |t| t.seconds()),
+                )
+            })
+            .map_err(|e| token_error(e.into()))?;
+        if !nonce_ok {
             return Err(CallbackError::NonceMismatch);
         }
         let access_token = response.get("access_token").and_then(Value::as_str);
         match access_token.filter(|t| t.matches('.').count() == 2) {
             Some(access) => {
-                let claims = self
-                    .verify_claims(access.as_bytes(), now)
-                    .map_err(token_error)?;
-                Ok((access.to_string(), claims.exp()))
+                let exp = self
+                    .verifier
+                    .verify(access.as_bytes(), now, |claims, _| {
+                        claims.exp.value().map_or(0, |t| t.seconds())
+                    })
+                    .map_err(|e| token_error(e.into()))?;
+                Ok((access.to_string(), exp))
             }
-            None => Ok((id_token.to_string(), id_claims.exp())),
+            None => Ok((id_token.to_string(), id_exp)),
         }
     }
 
@@ -256,74 +324,22 @@ impl Provider {
         let max_age = exp.saturating_sub(now).min(i64::MAX as u64) as i64;
         let mut cookies: Vec<String> = chunks
             .iter()
-            .map(|(name, value)| self.set_cookie(name, value, max_age))
+            .map(|(name, value)| self.cookies.set(name, value, max_age))
             .collect();
-        cookies.push(self.clear_cookie(&self.login_state_cookie_name(&login.state)));
+        cookies.push(self.cookies.clear(&self.login_state_cookie_name(&login.state)));
         Ok(cookies)
     }
 
-    /// `rd` if it may be redirected to, else `external_host` (DESIGN §5).
-    pub fn validate_rd(&self, rd: Option<&str>) -> String {
-        let fallback = || format!("{}/", self.external_host);
-        let Some(rd) = rd.filter(|r| !r.is_empty()) else {
-            return fallback();
-        };
-        if rd
-            .bytes()
-            .any(|b| b.is_ascii_control() || b == b'\\' || !b.is_ascii())
-        {
-            return fallback();
-        }
-        if rd.starts_with('/') && !rd.starts_with("//") {
-            return format!("{}{rd}", self.external_host);
-        }
-        let Some(target) = Origin::parse(rd) else {
-            return fallback();
-        };
-        let allowed = match self.mode {
-            Mode::Single => Origin::parse(&self.external_host).is_some_and(|own| {
-                own.scheme == target.scheme
-                    && own.host == target.host
-                    && own.effective_port() == target.effective_port()
-            }),
-            Mode::Domain => self.cookie_domain.as_deref().is_some_and(|domain| {
-                let domain = domain.trim_start_matches('.').to_ascii_lowercase();
-                target.host == domain || target.host.ends_with(&format!(".{domain}"))
-            }),
-        };
-        if allowed {
-            rd.to_string()
-        } else {
-            fallback()
-        }
-    }
-
-    /// A `Set-Cookie` value with the provider's attributes (DESIGN §4).
-    pub fn set_cookie(&self, name: &str, value: &str, max_age: i64) -> String {
-        let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
-        if self.secure_cookies {
-            cookie.push_str("; Secure");
-        }
-        if let (Mode::Domain, Some(domain)) = (self.mode, &self.cookie_domain) {
-            cookie.push_str("; Domain=");
-            cookie.push_str(domain);
-        }
-        cookie.push_str(&format!("; Max-Age={max_age}"));
-        cookie
-    }
-
-    /// A `Set-Cookie` value that deletes cookie `name`.
-    pub fn clear_cookie(&self, name: &str) -> String {
-        let mut cookie = self.set_cookie(name, "", 0);
-        cookie.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
-        cookie
-    }
-
-    /// `Set-Cookie` values clearing every session chunk (sign-out).
+    /// `Set-Cookie` values clearing every session chunk (sign-out, a broken session).
     pub fn clear_session_cookies(&self) -> Vec<String> {
         crate::session::chunk_names(&self.cookie_name)
-            .map(|name| self.clear_cookie(&name))
+            .map(|name| self.cookies.clear(&name))
             .collect()
+    }
+
+    /// A `Set-Cookie` value with the provider's attributes.
+    pub fn set_cookie(&self, name: &str, value: &str, max_age: i64) -> String {
+        self.cookies.set(name, value, max_age)
     }
 }
 

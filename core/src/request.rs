@@ -1,20 +1,57 @@
-//! What kind of request this is: a page load that may be redirected to the login, or not.
+//! The facts of one request that a decision reads, gathered by the glue in one pass over the
+//! request's headers.
 
-/// The request facts DESIGN §5 step 6 needs.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RequestKind<'a> {
-    pub method_is_get_or_head: bool,
-    pub sec_fetch_mode: Option<&'a [u8]>,
-    pub accept: Option<&'a [u8]>,
-    pub has_x_requested_with: bool,
-    pub has_upgrade: bool,
+/// The request method, as far as decisions care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    #[default]
+    Get,
+    Head,
+    Post,
+    Other,
 }
 
-impl RequestKind<'_> {
-    /// A navigational request: GET or HEAD, `Sec-Fetch-Mode: navigate` (or, without that
-    /// header, an `Accept` naming `text/html`), and neither `X-Requested-With` nor `Upgrade`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestFacts<'a> {
+    pub method: Method,
+    /// The client connection uses TLS.
+    pub tls: bool,
+    /// The `Host` header as sent (for return URLs), or the server name without one.
+    pub host: &'a [u8],
+    /// nginx's validated host name (`$host`).
+    pub server: &'a [u8],
+    /// nginx's normalised path (`$uri`).
+    pub uri: &'a [u8],
+    /// The query (`$args`).
+    pub args: &'a [u8],
+    /// The request target as sent (`$request_uri`).
+    pub request_uri: &'a [u8],
+    /// The values of every `Cookie` header, in order.
+    pub cookies: &'a [&'a [u8]],
+    pub authorization: Option<&'a [u8]>,
+    pub sec_fetch_mode: Option<&'a [u8]>,
+    pub accept: Option<&'a [u8]>,
+    pub x_requested_with: bool,
+    pub upgrade: bool,
+}
+
+impl RequestFacts<'_> {
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// A navigational request (a page load that may be redirected to the login): GET or
+    /// HEAD, `Sec-Fetch-Mode: navigate` (or, without that header, an `Accept` naming
+    /// `text/html`), and neither `X-Requested-With` nor `Upgrade`.
     pub fn is_navigational(&self) -> bool {
-        if !self.method_is_get_or_head || self.has_x_requested_with || self.has_upgrade {
+        if !matches!(self.method, Method::Get | Method::Head)
+            || self.x_requested_with
+            || self.upgrade
+        {
             return false;
         }
         match self.sec_fetch_mode {
@@ -34,9 +71,8 @@ fn accepts_html(accept: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn page() -> RequestKind<'static> {
-        RequestKind {
-            method_is_get_or_head: true,
+    fn page() -> RequestFacts<'static> {
+        RequestFacts {
             sec_fetch_mode: Some(b"navigate"),
             accept: Some(b"text/html,application/xhtml+xml"),
             ..Default::default()
@@ -46,46 +82,30 @@ mod tests {
     #[test]
     fn page_loads_are_navigational() {
         assert!(page().is_navigational());
-        let legacy = RequestKind {
+        let legacy = RequestFacts {
             sec_fetch_mode: None,
             ..page()
         };
         assert!(legacy.is_navigational());
+        let head = RequestFacts {
+            method: Method::Head,
+            ..page()
+        };
+        assert!(head.is_navigational());
     }
 
     #[test]
     fn everything_else_is_not() {
-        assert!(!RequestKind {
-            method_is_get_or_head: false,
-            ..page()
+        for other in [
+            RequestFacts { method: Method::Post, ..page() },
+            RequestFacts { method: Method::Other, ..page() },
+            RequestFacts { sec_fetch_mode: Some(b"cors"), ..page() },
+            RequestFacts { x_requested_with: true, ..page() },
+            RequestFacts { upgrade: true, ..page() },
+            RequestFacts { sec_fetch_mode: None, accept: Some(b"*/*"), ..page() },
+            RequestFacts { sec_fetch_mode: None, accept: None, ..page() },
+        ] {
+            assert!(!other.is_navigational(), "{other:?}");
         }
-        .is_navigational());
-        assert!(!RequestKind {
-            sec_fetch_mode: Some(b"cors"),
-            ..page()
-        }
-        .is_navigational());
-        assert!(!RequestKind {
-            has_x_requested_with: true,
-            ..page()
-        }
-        .is_navigational());
-        assert!(!RequestKind {
-            has_upgrade: true,
-            ..page()
-        }
-        .is_navigational());
-        let curl = RequestKind {
-            sec_fetch_mode: None,
-            accept: Some(b"*/*"),
-            ..page()
-        };
-        assert!(!curl.is_navigational());
-        let bare = RequestKind {
-            sec_fetch_mode: None,
-            accept: None,
-            ..page()
-        };
-        assert!(!bare.is_navigational());
     }
 }

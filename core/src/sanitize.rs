@@ -26,6 +26,49 @@ pub fn sanitize(value: &str) -> Cow<'_, str> {
     )
 }
 
+/// The raw token as a header value. A verified token is base64url parts joined by dots, so
+/// this is one word-at-a-time check and one copy; anything else goes the general way.
+pub fn token_text(raw: &[u8]) -> String {
+    match std::str::from_utf8(raw) {
+        Ok(text) if surely_clean(raw) => text.to_owned(),
+        _ => sanitize(&String::from_utf8_lossy(raw)).into_owned(),
+    }
+}
+
+/// [`sanitize`], with a branch-free check first: values are nearly always clean.
+pub fn clean(value: &str) -> Cow<'_, str> {
+    if surely_clean(value.as_bytes()) {
+        Cow::Borrowed(value)
+    } else {
+        sanitize(value)
+    }
+}
+
+/// True when `bytes` has no byte below 0x20 and no DEL, tested eight bytes at a time without
+/// branches. TAB is below 0x20 too, so a value with a TAB is left to `sanitize`, which keeps it.
+fn surely_clean(bytes: &[u8]) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const SPACE: u64 = LO * 0x20;
+    const DEL: u64 = LO * 0x7f;
+    let mut words = bytes.chunks_exact(8);
+    let mut flags = 0u64;
+    for chunk in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // Some byte below 0x20; some byte equal to DEL (a zero byte of w ^ DEL).
+        flags |= (w.wrapping_sub(SPACE) & !w) | ((w ^ DEL).wrapping_sub(LO) & !(w ^ DEL));
+    }
+    flags & HI == 0 && words.remainder().iter().all(|&b| b >= 0x20 && b != 0x7f)
+}
+
+/// True when `value` can name exactly one user to every reader: no control character
+/// (Unicode's, so C1 and NUL too) and no leading or trailing whitespace, which upstreams trim.
+pub fn names_one_user(value: &str) -> bool {
+    !value.chars().any(char::is_control) && value.trim() == value
+}
+
 /// An HTTP header field name (RFC 9110 token) without `_`, which nginx and authentik treat as
 /// a spoofing vector.
 pub fn is_header_name(name: &str) -> bool {
@@ -75,6 +118,36 @@ mod tests {
     fn keeps_clean_and_unicode_values_borrowed() {
         assert!(matches!(sanitize("Zoë Ünïcode"), Cow::Borrowed(_)));
         assert_eq!(sanitize("Zoë\u{7f}"), "Zoë ");
+    }
+
+    #[test]
+    fn one_user_names() {
+        assert!(names_one_user("akadmin"));
+        assert!(names_one_user("Zoë Ünïcode"));
+        assert!(names_one_user(""));
+        for bad in ["akadmin\r\n", " akadmin", "akadmin\t", "akadmin\0", "a\u{85}b", "a\u{2003}"] {
+            assert!(!names_one_user(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn token_text_matches_sanitize() {
+        let mut samples: Vec<Vec<u8>> = vec![
+            b"aaa.bbb.ccc".to_vec(),
+            "zoë.tab\there".as_bytes().to_vec(),
+            vec![0xff, b'a', 0xfe],
+        ];
+        for byte in 0u8..=0xff {
+            for at in [0usize, 7, 8, 15, 20] {
+                let mut raw = vec![b'x'; 21];
+                raw[at] = byte;
+                samples.push(raw);
+            }
+        }
+        for raw in samples {
+            let expected = sanitize(&String::from_utf8_lossy(&raw)).into_owned();
+            assert_eq!(token_text(&raw), expected, "{raw:?}");
+        }
     }
 
     #[test]

@@ -11,9 +11,9 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-use ring::hkdf::{Salt, HKDF_SHA256};
-use ring::rand::{SecureRandom as _, SystemRandom};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use aws_lc_rs::hkdf::{Salt, HKDF_SHA256};
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 
 /// The first byte of every sealed value; bumped if the format ever changes.
 pub const VERSION: u8 = 1;
@@ -44,7 +44,6 @@ pub const fn sealed_len(plaintext_len: usize) -> usize {
 
 /// AES-256-GCM key derived with HKDF-SHA256 from `cookie_secret` and a purpose label
 /// ("session" or "login-state"), so the two cookie kinds never open each other.
-#[derive(Clone)]
 pub struct SealKey {
     key: LessSafeKey,
 }

@@ -1,8 +1,11 @@
 //! `skip_path`: authentik's "unauthenticated paths", and when a request may use them.
 //!
-//! Patterns are unanchored regexes (RE2 semantics, as in authentik), matched against the path
+//! Patterns are unanchored regular expressions in the syntax authentik's users write: Python's
+//! `re` (authentik stores them for its Python side), with look-around and back-references,
+//! through `fancy-regex` with a bounded backtracking budget. They are matched against the path
 //! in single mode and against `scheme://host/path?query` in domain mode. Empty patterns are
-//! ignored, so a stray blank line never makes everything public.
+//! ignored, so a stray blank line never makes everything public. A match that exhausts the
+//! backtracking budget counts as no match: the request needs credentials.
 //!
 //! A request has two readings of its path: nginx's normalised `$uri` (dot segments resolved,
 //! `%XX` decoded, slashes merged) and the raw path of `$request_uri`, which `proxy_pass`
@@ -15,12 +18,14 @@
 //!
 //! Anything else needs credentials (docs/architecture.md, "skip_path").
 
-use regex::bytes::{Regex, RegexBuilder};
+use fancy_regex::{Regex, RegexBuilder};
 
 use crate::provider::Mode;
 
 /// Largest compiled program accepted for one pattern.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Backtracking steps one match may take (fancy-regex's default is a million).
+const BACKTRACK_LIMIT: usize = 100_000;
 
 #[derive(Debug, Default)]
 pub struct SkipPaths {
@@ -49,8 +54,9 @@ impl SkipPaths {
         if pattern.trim().is_empty() {
             return Ok(None);
         }
-        RegexBuilder::new(pattern)
-            .size_limit(REGEX_SIZE_LIMIT)
+        RegexBuilder::new(&python_to_rust(pattern))
+            .delegate_size_limit(REGEX_SIZE_LIMIT)
+            .backtrack_limit(BACKTRACK_LIMIT)
             .build()
             .map(Some)
             .map_err(|e| e.to_string())
@@ -66,7 +72,10 @@ impl SkipPaths {
 
     /// Whether some pattern matches `subject`.
     pub fn matches(&self, subject: &[u8]) -> bool {
-        self.patterns.iter().any(|p| p.is_match(subject))
+        let subject = String::from_utf8_lossy(subject);
+        self.patterns
+            .iter()
+            .any(|p| p.is_match(subject.as_ref()).unwrap_or(false))
     }
 
     /// Whether `request` may go on without credentials: both readings of its path are
@@ -92,6 +101,23 @@ impl SkipPaths {
         let raw = subject(mode, request.scheme, request.host, raw_path, raw_query);
         self.matches(&raw)
     }
+}
+
+/// Python's `\Z` (end of text) is `\z` in fancy-regex; everything else users write reads
+/// the same in both.
+fn python_to_rust(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut escaped = false;
+    for c in pattern.chars() {
+        if escaped {
+            out.push(if c == 'Z' { 'z' } else { c });
+            escaped = false;
+        } else {
+            escaped = c == '\\';
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The subject patterns see: the path in single mode, the full URL in domain mode
@@ -206,6 +232,25 @@ mod tests {
     fn bad_regex_is_an_error() {
         assert!(SkipPaths::compile("(").is_err());
         assert!(SkipPaths::compile("a{99999}{99999}").is_err());
+    }
+
+    #[test]
+    fn python_syntax() {
+        let lookahead = set(&["^/(?!api/)"]);
+        assert!(lookahead.matches(b"/public"));
+        assert!(!lookahead.matches(b"/api/x"));
+        assert!(set(&[r"\.css\Z"]).matches(b"/api/x.css"));
+        assert!(!set(&[r"\.css\Z"]).matches(b"/api/x.cssx"));
+        let backref = set(&[r"^/(?P<v>v[0-9])/(?P=v)$"]);
+        assert!(backref.matches(b"/v1/v1"));
+        assert!(!backref.matches(b"/v1/v2"));
+        assert_eq!(python_to_rust(r"a\\Z\Z"), r"a\\Z\z");
+    }
+
+    #[test]
+    fn runaway_backtracking_is_no_match() {
+        let skip = set(&["^(a+)+$(?<=x)"]);
+        assert!(!skip.matches(&[b'a'; 64]));
     }
 
     fn single(uri: &str, request_uri: &str) -> SkipRequest<'static> {

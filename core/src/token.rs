@@ -1,4 +1,4 @@
-//! JWT verification (DESIGN §7).
+//! JWT verification (docs/architecture.md, "Token verification").
 //!
 //! [`Verifier::verify`] checks a compact JWS in this order, and every failure is a
 //! [`TokenError`] verdict, never a panic:
@@ -8,23 +8,22 @@
 //!    [`TokenError::Malformed`];
 //! 3. nesting: the decoded header and payload are scanned for `[`/`{` nesting outside strings;
 //!    deeper than [`MAX_JSON_DEPTH`] is [`TokenError::TooDeep`];
-//! 4. header: a JSON object with a string `alg` and an optional string `kid`, and no `crit`
-//!    (no extension is understood). `none` and unknown algorithms are
-//!    [`TokenError::AlgorithmNotAllowed`]. Embedded keys (`jwk`, `jku`, `x5c`, `x5u`) are
+//! 4. header: a JSON object with a string `alg` and an optional string `kid`, no `crit` (no
+//!    extension is understood) and no duplicate member names. `none` and unknown algorithms
+//!    are [`TokenError::AlgorithmNotAllowed`]. Embedded keys (`jwk`, `jku`, `x5c`, `x5u`) are
 //!    ignored, never used;
-//! 5. signature, through [`KeySet::verify`]. A `kid` whose key has another algorithm is
-//!    reported as [`TokenError::AlgorithmNotAllowed`];
-//! 6. the payload, parsed only now, must be a JSON object; then `iss`, `aud`, `exp`, `nbf`,
-//!    `iat`. Times may be integers or floats; a non-numeric time is `Malformed`.
-//!
-//! Duplicate JSON member names resolve to the last one (serde_json), as RFC 7515 §5.2 allows.
+//! 5. signature, by jsonwebtoken through [`KeySet::verify`], with the key the `kid` names and
+//!    the algorithm that key carries;
+//! 6. the payload, parsed only now ([`Claims::parse`]): a JSON object without duplicate member
+//!    names at any depth; then `iss`, `aud`, `exp`, `nbf`, `iat`. Times may be integers or
+//!    floats; a non-numeric time is `Malformed`.
 
 use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde_json::{Map, Value};
 
+use crate::claims::{Claims, Header, JsonError, Member, NumericDate};
 use crate::keys::{Algorithm, KeyError, KeySet};
 
 /// The largest token accepted, in bytes (the whole compact serialization).
@@ -32,46 +31,13 @@ pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
 /// The deepest JSON nesting accepted; the top-level object counts as 1.
 pub const MAX_JSON_DEPTH: usize = 32;
 
-/// Verified claims: the payload's top-level object.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Claims(pub Map<String, Value>);
-
-impl Claims {
-    pub fn new(map: Map<String, Value>) -> Claims {
-        Claims(map)
-    }
-
-    /// `exp` in whole seconds, rounded down (a float `exp` gives an earlier time, never a
-    /// later one). 0 if absent or negative; verified claims always have it.
-    pub fn exp(&self) -> u64 {
-        match self.0.get("exp").and_then(NumericDate::from_value) {
-            Some(NumericDate::Int(v)) => u64::try_from(v).unwrap_or(0),
-            // `as` saturates: negative to 0, huge to u64::MAX.
-            Some(NumericDate::Float(v)) => v.floor() as u64,
-            None => 0,
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.0.get(name)
-    }
-
-    /// A string claim.
-    pub fn get_str(&self, name: &str) -> Option<&str> {
-        self.0.get(name).and_then(Value::as_str)
-    }
-
-    pub fn into_map(self) -> Map<String, Value> {
-        self.0
-    }
-}
-
 /// Why a token was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenError {
     TooLarge,
     Malformed,
     TooDeep,
+    DuplicateMember,
     AlgorithmNotAllowed,
     UnknownKey,
     BadSignature,
@@ -94,6 +60,7 @@ impl TokenError {
             TokenError::TooLarge => "too_large",
             TokenError::Malformed => "malformed",
             TokenError::TooDeep => "too_deep",
+            TokenError::DuplicateMember => "duplicate_member",
             TokenError::AlgorithmNotAllowed => "algorithm_not_allowed",
             TokenError::UnknownKey => "unknown_key",
             TokenError::BadSignature => "bad_signature",
@@ -113,6 +80,7 @@ impl fmt::Display for TokenError {
             TokenError::TooLarge => "token too large",
             TokenError::Malformed => "malformed token",
             TokenError::TooDeep => "token JSON nested too deeply",
+            TokenError::DuplicateMember => "token JSON has a duplicate member name",
             TokenError::AlgorithmNotAllowed => "token algorithm not allowed",
             TokenError::UnknownKey => "token kid names no known key",
             TokenError::BadSignature => "bad token signature",
@@ -176,12 +144,14 @@ impl Verifier {
         self.leeway
     }
 
-    /// Verify a compact JWS at unix time `now`: size and nesting limits first, header
-    /// (`alg` must be allowed and not `none`; `kid` optional), signature through
-    /// `KeySet::verify`, then claims: `iss` exact, `aud` equal to or containing the
-    /// audience, `exp` required and `exp + leeway > now`, `nbf`/`iat` if present not
-    /// later than `now + leeway`. Every error is a verdict, never a panic.
-    pub fn verify(&self, token: &[u8], now: u64) -> Result<Claims, TokenError> {
+    /// Verify a compact JWS at unix time `now`, and give its claims to `read` (borrowed from
+    /// the decoded payload, which `read` also gets). Every error is a verdict, never a panic.
+    pub fn verify<R>(
+        &self,
+        token: &[u8],
+        now: u64,
+        read: impl FnOnce(&Claims<'_>, &[u8]) -> R,
+    ) -> Result<R, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
@@ -191,124 +161,84 @@ impl Verifier {
             .get(..header_b64.len() + 1 + payload_b64.len())
             .ok_or(TokenError::Malformed)?;
 
-        // One allocation for the three decoded parts.
+        // One allocation for the two decoded JSON parts.
         let header_cap = base64::decoded_len_estimate(header_b64.len());
         let payload_cap = base64::decoded_len_estimate(payload_b64.len());
-        let signature_cap = base64::decoded_len_estimate(signature_b64.len());
-        let mut buf = vec![0u8; header_cap + payload_cap + signature_cap];
-        let (header_buf, rest) = buf
+        let mut buf = vec![0u8; header_cap + payload_cap];
+        let (header_buf, payload_buf) = buf
             .split_at_mut_checked(header_cap)
-            .ok_or(TokenError::Malformed)?;
-        let (payload_buf, signature_buf) = rest
-            .split_at_mut_checked(payload_cap)
             .ok_or(TokenError::Malformed)?;
         let header = decode(header_b64, header_buf)?;
         let payload = decode(payload_b64, payload_buf)?;
-        let signature = decode(signature_b64, signature_buf)?;
 
         if !depth_within(header, MAX_JSON_DEPTH) || !depth_within(payload, MAX_JSON_DEPTH) {
             return Err(TokenError::TooDeep);
         }
 
-        let header: Map<String, Value> =
-            serde_json::from_slice(header).map_err(|_| TokenError::Malformed)?;
-        let alg = match header.get("alg") {
-            Some(Value::String(name)) => {
+        let header = Header::parse(header).map_err(json_error)?;
+        let alg = match &header.alg {
+            Member::Value(name) => {
                 Algorithm::from_name(name).ok_or(TokenError::AlgorithmNotAllowed)?
             }
             _ => return Err(TokenError::Malformed),
         };
-        let kid = match header.get("kid") {
-            None => None,
-            Some(Value::String(kid)) => Some(kid.as_str()),
-            Some(_) => return Err(TokenError::Malformed),
+        let kid = match &header.kid {
+            Member::Absent => None,
+            Member::Value(kid) => Some(&**kid),
+            Member::Other => return Err(TokenError::Malformed),
         };
-        if header.contains_key("crit") {
+        if header.crit {
             return Err(TokenError::Malformed);
         }
 
-        self.keys.verify(alg, kid, message, signature)?;
+        let signature = std::str::from_utf8(signature_b64).map_err(|_| TokenError::Malformed)?;
+        if let Err(e) = self.keys.verify(alg, kid, message, signature) {
+            // A signature that is not canonical base64url is a malformed token, not a wrong key.
+            let canonical = URL_SAFE_NO_PAD.decode(signature_b64).is_ok_and(|s| !s.is_empty());
+            return Err(if canonical { e.into() } else { TokenError::Malformed });
+        }
 
-        let claims: Map<String, Value> =
-            serde_json::from_slice(payload).map_err(|_| TokenError::Malformed)?;
+        let claims = Claims::parse(payload).map_err(json_error)?;
         self.check_claims(&claims, now)?;
-        Ok(Claims(claims))
+        Ok(read(&claims, payload))
     }
 
-    fn check_claims(&self, claims: &Map<String, Value>, now: u64) -> Result<(), TokenError> {
-        match claims.get("iss") {
-            Some(Value::String(iss)) if **iss == *self.issuer => {}
+    fn check_claims(&self, claims: &Claims<'_>, now: u64) -> Result<(), TokenError> {
+        match claims.iss.value() {
+            Some(iss) if **iss == *self.issuer => {}
             _ => return Err(TokenError::WrongIssuer),
         }
-        let audience_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => **aud == *self.audience,
-            Some(Value::Array(list)) => {
-                list.iter().any(|aud| aud.as_str() == Some(&*self.audience))
-            }
-            _ => false,
-        };
-        if !audience_ok {
+        if !claims.aud.values.iter().any(|aud| **aud == *self.audience) {
             return Err(TokenError::WrongAudience);
         }
-
-        let exp = claims.get("exp").ok_or(TokenError::MissingExpiry)?;
-        let exp = NumericDate::from_value(exp).ok_or(TokenError::Malformed)?;
+        let exp = time(&claims.exp)?.ok_or(TokenError::MissingExpiry)?;
         // Expired when now >= exp + leeway.
         if !exp.after(now, self.leeway) {
             return Err(TokenError::Expired);
         }
-        if let Some(nbf) = claims.get("nbf") {
-            let nbf = NumericDate::from_value(nbf).ok_or(TokenError::Malformed)?;
-            if nbf.exceeds(now, self.leeway) {
-                return Err(TokenError::NotYetValid);
-            }
+        if time(&claims.nbf)?.is_some_and(|nbf| nbf.exceeds(now, self.leeway)) {
+            return Err(TokenError::NotYetValid);
         }
-        if let Some(iat) = claims.get("iat") {
-            let iat = NumericDate::from_value(iat).ok_or(TokenError::Malformed)?;
-            if iat.exceeds(now, self.leeway) {
-                return Err(TokenError::IssuedInFuture);
-            }
+        if time(&claims.iat)?.is_some_and(|iat| iat.exceeds(now, self.leeway)) {
+            return Err(TokenError::IssuedInFuture);
         }
         Ok(())
     }
 }
 
-/// A JWT NumericDate: integer seconds (exact) or a float.
-#[derive(Clone, Copy)]
-enum NumericDate {
-    Int(i128),
-    Float(f64),
+/// A time claim: absent, a NumericDate, or `Malformed` for another JSON type.
+fn time(member: &Member<NumericDate>) -> Result<Option<NumericDate>, TokenError> {
+    match member {
+        Member::Absent => Ok(None),
+        Member::Value(t) => Ok(Some(*t)),
+        Member::Other => Err(TokenError::Malformed),
+    }
 }
 
-impl NumericDate {
-    fn from_value(v: &Value) -> Option<NumericDate> {
-        let n = match v {
-            Value::Number(n) => n,
-            _ => return None,
-        };
-        if let Some(u) = n.as_u64() {
-            Some(NumericDate::Int(i128::from(u)))
-        } else if let Some(i) = n.as_i64() {
-            Some(NumericDate::Int(i128::from(i)))
-        } else {
-            n.as_f64().filter(|f| f.is_finite()).map(NumericDate::Float)
-        }
-    }
-
-    /// `self + leeway > now` (strict), the test for `exp`.
-    fn after(self, now: u64, leeway: u64) -> bool {
-        match self {
-            NumericDate::Int(v) => v + i128::from(leeway) > i128::from(now),
-            NumericDate::Float(v) => v + leeway as f64 > now as f64,
-        }
-    }
-
-    /// `self > now + leeway`, the test for `nbf` and `iat`.
-    fn exceeds(self, now: u64, leeway: u64) -> bool {
-        match self {
-            NumericDate::Int(v) => v > i128::from(now) + i128::from(leeway),
-            NumericDate::Float(v) => v > now as f64 + leeway as f64,
-        }
+fn json_error(e: JsonError) -> TokenError {
+    match e {
+        JsonError::Duplicate => TokenError::DuplicateMember,
+        JsonError::Malformed => TokenError::Malformed,
     }
 }
 
@@ -395,27 +325,4 @@ mod tests {
         assert!(split(b"").is_err());
     }
 
-    #[test]
-    fn numeric_dates() {
-        let exp = NumericDate::Int(100);
-        assert!(exp.after(99, 0));
-        assert!(!exp.after(100, 0));
-        assert!(exp.after(100, 1));
-        let exp = NumericDate::Float(100.5);
-        assert!(exp.after(100, 0));
-        assert!(!exp.after(101, 0));
-        assert!(NumericDate::Int(61).exceeds(0, 60));
-        assert!(!NumericDate::Int(60).exceeds(0, 60));
-        assert!(NumericDate::Int(i128::from(u64::MAX)).after(u64::MAX, u64::MAX));
-    }
-
-    #[test]
-    fn claims_exp() {
-        let claims = |v: Value| Claims(serde_json::from_value(v).unwrap());
-        assert_eq!(claims(serde_json::json!({"exp": 5})).exp(), 5);
-        assert_eq!(claims(serde_json::json!({"exp": 5.9})).exp(), 5);
-        assert_eq!(claims(serde_json::json!({"exp": -5})).exp(), 0);
-        assert_eq!(claims(serde_json::json!({"exp": "5"})).exp(), 0);
-        assert_eq!(claims(serde_json::json!({})).exp(), 0);
-    }
 }

@@ -83,13 +83,12 @@ impl std::fmt::Display for Url {
 
 /// The decoded value of query argument `name` in `query` (no `?`).
 pub fn query_arg(query: &str, name: &str) -> Option<String> {
-    authentik_core::url::query_arg(query.as_bytes(), name)
-        .map(|v| String::from_utf8_lossy(&v).into_owned())
+    authentik_core::redirect::query_arg(query.as_bytes(), name)
 }
 
 /// Query (form) encoding of `value`.
 pub fn encode(value: &str) -> String {
-    authentik_core::url::encode(value)
+    authentik_core::redirect::encode(value)
 }
 
 /// One parsed `Set-Cookie` header.

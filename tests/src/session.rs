@@ -7,12 +7,7 @@ use crate::tokens::{CLIENT_ID, COOKIE_SECRET};
 
 /// `authentik_nginx_` + the first 8 hex characters of sha256(client_id).
 pub fn default_cookie_name(client_id: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, client_id.as_bytes());
-    let hex: String = digest.as_ref()[..4]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("authentik_nginx_{hex}")
+    authentik_core::provider::default_cookie_name(client_id)
 }
 
 /// Seal `token` into the (name, value) cookie pairs of session cookie `name`.

@@ -213,7 +213,7 @@ authentik_provider app {
 authentik_provider domain {
     issuer https://authentik.company/application/o/domain/;
     client_id domain-client;
-    client_secret "a secret with spaces";
+    client_secret "a secret with spaces, long enough for HS256";
     cookie_secret 0123456789abcdef0123456789abcdef;
     external_host https://auth.company;
     mode domain;
@@ -252,6 +252,7 @@ server {
     server_name *.company;
     authentik domain;
     location / { @PROXY@ }
+    location = /_authentik_token { internal; proxy_pass http://127.0.0.1:9/; }
 }
 "#;
 

@@ -13,6 +13,7 @@ fn site(provider_extra: &str) -> Nginx {
     location /multi/ { authentik_require_group "ops" "authentik Admins"; @PROXY@ }
     location /flag/ { authentik_require $authentik_claim_is_admin; @PROXY@ }
     location /both/ { authentik_require $authentik_claim_is_admin $authentik_email; @PROXY@ }
+    location = /_authentik_token { internal; proxy_pass http://127.0.0.1:9/; }
 "#,
         );
     Conf::new(http).start()
@@ -72,7 +73,10 @@ fn non_navigational_requests_get_401_even_with_token_request() {
 #[test]
 fn forced_401_even_for_navigations() {
     let http = provider("app", "token_request /_authentik_token;")
-        + &server("authentik app; authentik_unauthenticated 401; location / { @PROXY@ }");
+        + &server(
+            "authentik app; authentik_unauthenticated 401; location / { @PROXY@ } \
+             location = /_authentik_token { internal; proxy_pass http://127.0.0.1:9/; }",
+        );
     let ng = Conf::new(http).start();
     let r = ng.send(
         &Request::get("/")

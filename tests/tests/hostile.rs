@@ -26,7 +26,6 @@ use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use authentik_core::seal::{open, SealKey};
-use authentik_core::url::Origin;
 use authentik_integration::procs::{wait_workers, worker_pids};
 use authentik_integration::*;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -463,14 +462,18 @@ fn rd_is_safe(rd: &str, domain_mode: bool) -> Result<(), &'static str> {
     {
         return Err("control, space, backslash or non-ASCII byte");
     }
-    let origin = Origin::parse(rd).ok_or("not an absolute http(s) URL with a plain host")?;
+    let url = url::Url::parse(rd).map_err(|_| "not an absolute URL")?;
+    let host = url.host_str().ok_or("no host")?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("userinfo");
+    }
     if domain_mode {
-        if origin.host == "company" || origin.host.ends_with(".company") {
+        if host == "company" || host.ends_with(".company") {
             return Ok(());
         }
         return Err("host outside the cookie domain");
     }
-    if origin.scheme == "http" && origin.host == "app.company" && origin.effective_port() == 80 {
+    if url.scheme() == "http" && host == "app.company" && url.port_or_known_default() == Some(80) {
         return Ok(());
     }
     Err("not the application's origin")
@@ -2557,10 +2560,12 @@ fn control_bytes_in_every_claim_never_split_a_header() {
     let ng = Conf::new(http).start();
     let evil = |c: &str| json!(format!("a\r\nX-Injected: {c}\0b\rc\nd\u{7f}e\u{1b}f"));
     let mut claims = claims();
-    for c in string_claims {
-        claims[c] = evil(c);
+    // The claims that name the user are refused when they hold control bytes (sanitize.rs);
+    // every other claim is repaired.
+    let naming = ["sub", "preferred_username", "email"];
+    for c in string_claims.iter().filter(|c| !naming.contains(c)) {
+        claims[*c] = evil(c);
     }
-    claims["groups"] = json!([evil("g1"), "x\r\nX-Injected: g2"]);
     claims["entitlements"] = json!(["e\0\r\nX-Injected: e"]);
     claims["amr"] = json!(["p\r\nX-Injected: amr"]);
     claims["ak_proxy"]["user_attributes"]["additionalHeaders"] = json!({
@@ -2612,11 +2617,7 @@ fn control_bytes_in_every_claim_never_split_a_header() {
             "{what}: a claim split or corrupted an upstream header: {bad_upstream:?}\nall: {:#?}",
             up.headers
         );
-        assert_eq!(
-            up.one("X-authentik-username"),
-            "a  X-Injected: preferred_username b c d e f"
-        );
-        assert_eq!(up.one("X-authentik-uid"), "a  X-Injected: sub b c d e f");
+        assert_eq!(up.one("X-authentik-name"), "a  X-Injected: name b c d e f");
         assert_eq!(up.one("X-Claim-acr"), "a  X-Injected: acr b c d e f");
         assert_eq!(up.one("X-Foo"), "bar  X-Injected: additional");
         assert_eq!(up.one("X-Nul"), "a b");

@@ -13,7 +13,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use authentik_core::provider::{Provider, ProviderConfig};
+use authentik_core::conf::{PlainUnits, ProviderSettings};
+use authentik_core::provider::Provider;
 use authentik_integration::idp::Idp;
 use authentik_integration::navigate::{encode, set_cookies, Browser, SetCookie, Url, Walk};
 use authentik_integration::*;
@@ -120,17 +121,18 @@ impl Site {
     /// The provider as authentik-core builds it from this site's settings (the code the
     /// module runs), for crafting login-state cookies.
     fn core_provider(&self) -> Provider {
-        ProviderConfig {
-            issuer: Some(self.idp.issuer.clone()),
-            client_id: Some(self.idp.client_id.clone()),
-            client_secret: Some(self.idp.client_secret.clone().into_bytes()),
-            cookie_secret: Some(COOKIE_SECRET.as_bytes().to_vec()),
-            external_host: Some(self.ext.clone()),
-            token_request: Some("/_authentik_token".into()),
-            ..ProviderConfig::new("app")
+        let mut settings = ProviderSettings::new("app").expect("name");
+        for (name, value) in [
+            ("issuer", self.idp.issuer.as_str()),
+            ("client_id", &self.idp.client_id),
+            ("client_secret", &self.idp.client_secret),
+            ("cookie_secret", COOKIE_SECRET),
+            ("external_host", &self.ext),
+            ("token_request", "/_authentik_token"),
+        ] {
+            settings.set(name, &[value], &PlainUnits).expect(name);
         }
-        .build(0)
-        .expect("provider")
+        settings.build(0).expect("provider").0
     }
 
     fn token_request_count(&self) -> usize {
@@ -520,11 +522,11 @@ fn an_expired_login_state_gets_400() {
     let provider = site.core_provider();
     let now = now() as u64;
     let craft = |created: u64| {
-        let (location, set_cookie) = provider
-            .start_login(site.url("/page"), created)
+        let start = provider
+            .start_login(site.url("/page"), created, std::iter::empty())
             .expect("start_login");
-        let state = Url::parse(&location).unwrap().arg("state").unwrap();
-        let sc = SetCookie::parse(&set_cookie).unwrap();
+        let state = Url::parse(&start.location).unwrap().arg("state").unwrap();
+        let sc = SetCookie::parse(&start.cookies[0]).unwrap();
         (state, format!("{}={}", sc.name, sc.value))
     };
     let send = |state: &str, cookie: &str| {
@@ -771,9 +773,10 @@ fn rd_never_leaves_the_app_in_single_mode() {
             site.url("/kept/path?a=1&b=%2F"),
         ),
         (site.url("/full?x=1"), site.url("/full?x=1")),
+        // As a browser reads it: the host lowercased.
         (
             format!("http://APP.test:{port}/case"),
-            format!("http://APP.test:{port}/case"),
+            format!("http://app.test:{port}/case"),
         ),
     ] {
         assert_eq!(
@@ -1176,11 +1179,15 @@ fn sign_out_redirects_to_end_session_and_clears_every_chunk() {
             "dom",
             "token_request /t; mode domain; cookie_domain company.test;",
         )
+        .replace(
+            &format!("external_host {EXTERNAL_HOST};"),
+            "external_host http://auth.company.test;",
+        )
         + &provider(
             "custom",
             "end_session_url https://authentik.company/if/flow/default-invalidation-flow/;",
         )
-        + &server("authentik app; location / { @PROXY@ }")
+        + &server("authentik app; location / { @PROXY@ } location = /t { internal; proxy_pass http://127.0.0.1:9/; }")
         + "server { listen 127.0.0.1:@PORT@; server_name d.company.test; authentik dom; \
            location / { @PROXY@ } }\n\
            server { listen 127.0.0.1:@PORT@; server_name custom.test; authentik custom; \

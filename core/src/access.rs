@@ -1,0 +1,184 @@
+//! The access decision for a protected location (docs/architecture.md, "One request").
+
+use crate::auth::{Failure, Worker};
+use crate::conf::{Location, Unauthenticated};
+use crate::decision::{Action, Grant, Level, Outcome, Pending, Response, Status, TokenResponse};
+use crate::policy::{group_requirement_met, require_values_pass};
+use crate::provider::{Mode, Provider};
+use crate::request::RequestFacts;
+use crate::skip::SkipRequest;
+
+/// Paths under which the module answers the outpost's endpoints itself.
+pub const OUTPOST_PREFIX: &[u8] = b"/outpost.goauthentik.io/";
+
+impl Provider {
+    /// Decide `request` in a location this provider protects.
+    pub fn decide(
+        &self,
+        location: &Location,
+        request: &RequestFacts<'_>,
+        worker: &mut Worker,
+        now: u64,
+    ) -> Outcome {
+        if let Some(endpoint) = request.uri.strip_prefix(OUTPOST_PREFIX) {
+            return self.endpoint(endpoint, request, now);
+        }
+        let authentication = self.authenticate(request, worker, now);
+        match authentication.result {
+            Ok(identity) => {
+                if !group_requirement_met(identity.group_names(), &location.require_groups) {
+                    return self.forbidden(identity.username());
+                }
+                let grant = Grant { identity };
+                let refused = grant.identity.refused_headers();
+                let log = (!refused.is_empty()).then(|| crate::decision::LogLine {
+                    level: Level::Info,
+                    message: format!(
+                        "authentik: provider \"{}\": additionalHeaders not set upstream: {}",
+                        self.name,
+                        refused.join(", ")
+                    ),
+                });
+                Outcome {
+                    status: Status::Ok,
+                    action: Action::Allow(grant),
+                    log,
+                }
+            }
+            Err(failure) => self.unauthenticated(location, request, failure, authentication.session_sent, now),
+        }
+    }
+
+    /// `authentik_require`: the glue evaluates the values (nginx variables, which may read
+    /// this very identity) and hands them here; a false value turns an allow into a 403.
+    pub fn enforce_require<'a>(
+        &self,
+        outcome: Outcome,
+        values: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Outcome {
+        match &outcome.action {
+            Action::Allow(grant) if !require_values_pass(values) => {
+                self.forbidden(grant.identity.username())
+            }
+            _ => outcome,
+        }
+    }
+
+    /// Continue after the `token_request` subrequest.
+    pub fn resume(&self, pending: Pending, answer: TokenResponse<'_>, now: u64) -> Outcome {
+        match pending {
+            Pending::Login(login) => self.finish_callback(&login, answer, now),
+        }
+    }
+
+    fn forbidden(&self, username: &str) -> Outcome {
+        Outcome::respond(Status::Forbidden, Response::status(403)).logged(
+            Level::Info,
+            format!(
+                "authentik: provider \"{}\": user \"{}\" denied by policy",
+                self.name,
+                crate::sanitize::clean(username)
+            ),
+        )
+    }
+
+    fn unauthenticated(
+        &self,
+        location: &Location,
+        request: &RequestFacts<'_>,
+        failure: Failure,
+        session_sent: bool,
+        now: u64,
+    ) -> Outcome {
+        let skip = SkipRequest {
+            scheme: request.scheme().as_bytes(),
+            host: request.server,
+            uri: request.uri,
+            args: request.args,
+            request_uri: request.request_uri,
+        };
+        if self.skip_paths.skips(self.mode, &skip) {
+            return Outcome {
+                status: Status::Skipped,
+                action: Action::Pass,
+                log: None,
+            };
+        }
+        let mut cookies = Vec::new();
+        if failure != Failure::Missing && session_sent {
+            cookies = self.clear_session_cookies();
+        }
+        let redirect = self.token_request.is_some()
+            && match location.unauthenticated {
+                Unauthenticated::Redirect => true,
+                Unauthenticated::Status401 => false,
+                Unauthenticated::Auto => request.is_navigational(),
+            };
+        let mut outcome = if redirect {
+            let rd = self.validate_rd(Some(&self.current_url(request)));
+            let mut outcome = self.login_redirect(rd, request, now);
+            if let Action::Respond(response) = &mut outcome.action {
+                cookies.append(&mut response.cookies);
+                response.cookies = cookies;
+            }
+            outcome.status = failure.status();
+            outcome
+        } else {
+            let mut response = Response::status(401);
+            response
+                .headers
+                .push(("WWW-Authenticate", "Bearer realm=\"authentik\"".into()));
+            response.cookies = cookies;
+            Outcome::respond(failure.status(), response)
+        };
+        if failure != Failure::Missing && outcome.log.is_none() {
+            outcome = outcome.logged(
+                Level::Info,
+                format!("authentik: provider \"{}\": {}", self.name, failure.reason()),
+            );
+        }
+        outcome
+    }
+
+    /// The URL of this request as a return URL: on the application's own origin in single
+    /// mode, on the request's host in domain mode (validated by the caller).
+    fn current_url(&self, request: &RequestFacts<'_>) -> String {
+        let target = String::from_utf8_lossy(request.request_uri);
+        let path = match target.find("://") {
+            Some(_) if !target.starts_with('/') => {
+                let (path, query) = crate::skip::split_target(request.request_uri);
+                let mut rebuilt = String::from_utf8_lossy(path).into_owned();
+                if !query.is_empty() {
+                    rebuilt.push('?');
+                    rebuilt.push_str(&String::from_utf8_lossy(query));
+                }
+                rebuilt
+            }
+            _ => target.into_owned(),
+        };
+        match self.mode {
+            Mode::Single => format!("{}{path}", self.external_host),
+            Mode::Domain => {
+                let scheme = if request.tls || self.cookies.secure {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{}{path}", String::from_utf8_lossy(request.host))
+            }
+        }
+    }
+
+    /// A 302 to authentik's authorize URL with a new login state returning to `rd`.
+    pub(crate) fn login_redirect(&self, rd: String, request: &RequestFacts<'_>, now: u64) -> Outcome {
+        match self.start_login(rd, now, crate::cookie::pairs(request.cookies)) {
+            Some(start) => {
+                Outcome::respond(Status::Missing, Response::redirect(start.location, start.cookies))
+            }
+            None => Outcome::respond(Status::Missing, Response::status(500)).logged(
+                Level::Error,
+                format!("authentik: provider \"{}\": cannot create a login state", self.name),
+            ),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The outpost's endpoints under `/outpost.goauthentik.io/`: `start`, `callback`, `sign_out`
+//! and `ping`. They are answered by the module and never reach the upstream.
+
+use crate::decision::{Action, Body, Exchange, Level, Outcome, Pending, Response, Status, TokenResponse};
+use crate::login::{CallbackError, LoginState};
+use crate::provider::Provider;
+use crate::redirect::{encode, query_arg};
+use crate::request::RequestFacts;
+
+impl Provider {
+    /// Answer `/outpost.goauthentik.io/<endpoint>`.
+    pub(crate) fn endpoint(&self, endpoint: &[u8], request: &RequestFacts<'_>, now: u64) -> Outcome {
+        match endpoint {
+            b"ping" => Outcome::respond(Status::Missing, Response::status(204)),
+            b"start" => {
+                let rd = query_arg(request.args, "rd");
+                self.login_redirect(self.validate_rd(rd.as_deref()), request, now)
+            }
+            b"sign_out" => Outcome::respond(
+                Status::Missing,
+                Response::redirect(self.end_session_url.clone(), self.clear_session_cookies()),
+            ),
+            b"callback" => self.begin_callback(request, now),
+            _ => Outcome::respond(Status::Missing, Response::status(404)),
+        }
+    }
+
+    /// Check the callback's parameters and login state, then exchange the code.
+    fn begin_callback(&self, request: &RequestFacts<'_>, now: u64) -> Outcome {
+        match self.callback_exchange(request, now) {
+            Ok(exchange) => Outcome {
+                status: Status::Missing,
+                action: Action::Exchange(exchange),
+                log: None,
+            },
+            Err(error) => self.callback_failed(&error),
+        }
+    }
+
+    fn callback_exchange(&self, request: &RequestFacts<'_>, now: u64) -> Result<Exchange, CallbackError> {
+        if let Some(error) = query_arg(request.args, "error") {
+            return Err(CallbackError::provider_error(&error));
+        }
+        let state = query_arg(request.args, "state")
+            .filter(|s| !s.is_empty())
+            .ok_or(CallbackError::MissingState)?;
+        let code = query_arg(request.args, "code")
+            .filter(|c| !c.is_empty())
+            .ok_or(CallbackError::MissingCode)?;
+        let name = self.login_state_cookie_name(&state);
+        let value = crate::cookie::find(request.cookies, &name);
+        let login = self.open_login_state(&state, value.as_deref().map(str::as_bytes), now)?;
+        let uri = self
+            .token_request
+            .clone()
+            .ok_or(CallbackError::ExchangeFailed(0))?;
+        Ok(Exchange {
+            uri,
+            body: self.token_request_body(&code, &login),
+            pending: Pending::Login(login),
+        })
+    }
+
+    /// The code exchange answered: set the session and return to the saved URL.
+    pub(crate) fn finish_callback(&self, login: &LoginState, answer: TokenResponse<'_>, now: u64) -> Outcome {
+        let result = self
+            .finish_login(answer.status, answer.body, login, now)
+            .and_then(|(token, exp)| self.session_cookies(&token, exp, login, now));
+        match result {
+            Ok(cookies) => {
+                Outcome::respond(Status::Ok, Response::redirect(login.rd.clone(), cookies))
+            }
+            Err(error) => self.callback_failed(&error),
+        }
+    }
+
+    /// 400 with a page that offers a fresh login, and a log line naming the reason.
+    fn callback_failed(&self, error: &CallbackError) -> Outcome {
+        let start = format!(
+            "{}/outpost.goauthentik.io/start?rd={}",
+            self.external_host,
+            encode(&self.fallback_rd())
+        );
+        let page = format!(
+            "<!doctype html>\n<html><head><title>Login failed</title></head><body>\n\
+             <h1>Login failed</h1>\n<p>This login expired, or it was started in another tab or \
+             window.</p>\n<p><a id=\"login\" href=\"{}\">Log in again</a></p>\n</body></html>\n",
+            html_escape(&start)
+        );
+        let response = Response {
+            status: 400,
+            headers: vec![("Cache-Control", "no-store".into())],
+            body: Some(Body {
+                content_type: "text/html; charset=utf-8",
+                bytes: page.into_bytes(),
+            }),
+            ..Default::default()
+        };
+        let level = if error.is_server_side() { Level::Error } else { Level::Warn };
+        Outcome::respond(Status::Missing, response).logged(
+            level,
+            format!("authentik: provider \"{}\": login callback failed: {error}", self.name),
+        )
+    }
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -1,0 +1,114 @@
+//! Sending a core [`Response`]: status, `Location`, `Set-Cookie` and other headers, and a body
+//! of the module's own when it has one.
+
+use std::ptr;
+
+use authentik_core::decision::Response;
+use ngx::core::{Buffer, Pool};
+use ngx::ffi::{
+    ngx_chain_t, ngx_http_finalize_request, ngx_http_output_filter, ngx_http_send_header,
+    ngx_int_t, ngx_list_push, ngx_str_t, ngx_table_elt_t, NGX_DONE, NGX_ERROR,
+    NGX_HTTP_INTERNAL_SERVER_ERROR,
+};
+
+use crate::ffi::borrowed_str;
+use crate::request::HttpRequest;
+
+impl HttpRequest<'_> {
+    /// Answer with `response`. Without a body the status goes back to nginx, which sends its
+    /// own page for it; with one the module sends it and finalizes the request.
+    pub fn respond(&mut self, response: &Response) -> ngx_int_t {
+        match self.respond_inner(response) {
+            Ok(rc) => rc,
+            Err(()) => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
+        }
+    }
+
+    fn respond_inner(&mut self, response: &Response) -> Result<ngx_int_t, ()> {
+        for cookie in &response.cookies {
+            self.add_response_header(b"Set-Cookie", cookie.as_bytes())?;
+        }
+        for (name, value) in &response.headers {
+            self.add_response_header(name.as_bytes(), value.as_bytes())?;
+        }
+        if let Some(location) = &response.location {
+            let h = self.add_response_header(b"Location", location.as_bytes())?;
+            self.raw_headers_out().location = h;
+        }
+        let Some(body) = &response.body else {
+            return Ok(response.status as ngx_int_t);
+        };
+        let r = self.raw();
+        // SAFETY: `r` is live; the body buffer is allocated from its pool and holds a copy.
+        unsafe {
+            let pool = Pool::from_ngx_pool((*r).pool);
+            (*r).headers_out.status = usize::from(response.status);
+            (*r).headers_out.content_length_n = body.bytes.len() as _;
+            let content_type = pool_copy(&pool, body.content_type.as_bytes()).ok_or(())?;
+            (*r).headers_out.content_type_len = content_type.len;
+            (*r).headers_out.content_type = content_type;
+            let rc = ngx_http_send_header(r);
+            if rc == NGX_ERROR as ngx_int_t || rc > 0 || (*r).header_only() != 0 {
+                ngx_http_finalize_request(r, rc);
+                return Ok(NGX_DONE as ngx_int_t);
+            }
+            let mut buf = pool.create_buffer(body.bytes.len().max(1)).ok_or(())?;
+            let b = buf.as_ngx_buf_mut();
+            ptr::copy_nonoverlapping(body.bytes.as_ptr(), (*b).last, body.bytes.len());
+            (*b).last = (*b).last.add(body.bytes.len());
+            (*b).set_last_buf(1);
+            (*b).set_last_in_chain(1);
+            let mut chain = ngx_chain_t {
+                buf: b,
+                next: ptr::null_mut(),
+            };
+            let rc = ngx_http_output_filter(r, &mut chain);
+            ngx_http_finalize_request(r, rc);
+        }
+        Ok(NGX_DONE as ngx_int_t)
+    }
+
+    fn raw_headers_out(&mut self) -> &mut ngx::ffi::ngx_http_headers_out_t {
+        let r = self.raw();
+        // SAFETY: `r` is live and exclusively borrowed through `self`.
+        unsafe { &mut (*r).headers_out }
+    }
+
+    /// Add a response header; the value is copied into the request pool.
+    fn add_response_header(&mut self, name: &'static [u8], value: &[u8]) -> Result<*mut ngx_table_elt_t, ()> {
+        let r = self.raw();
+        // SAFETY: `r` is live; the copy lives in its pool as long as the response, `name` is
+        // static, and ngx_list_push returns space for one element or null.
+        unsafe {
+            let pool = Pool::from_ngx_pool((*r).pool);
+            let value = pool_copy(&pool, value).ok_or(())?;
+            let h = ngx_list_push(&mut (*r).headers_out.headers) as *mut ngx_table_elt_t;
+            if h.is_null() {
+                return Err(());
+            }
+            h.write(ngx_table_elt_t {
+                hash: 1,
+                key: borrowed_str(name),
+                value,
+                lowcase_key: ptr::null_mut(),
+                #[cfg(nginx1_23)]
+                next: ptr::null_mut(),
+            });
+            Ok(h)
+        }
+    }
+}
+
+/// Copy `value` into `pool`.
+pub fn pool_copy(pool: &Pool, value: &[u8]) -> Option<ngx_str_t> {
+    let data = pool.alloc_unaligned(value.len().max(1)) as *mut u8;
+    if data.is_null() {
+        return None;
+    }
+    // SAFETY: the allocation holds `value.len()` bytes and does not overlap `value`.
+    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), data, value.len()) };
+    Some(ngx_str_t {
+        len: value.len(),
+        data,
+    })
+}
