@@ -196,7 +196,9 @@ nginx_start() {
         cat "$dir/logs/nginx-t.log" >&2
         return 1
     fi
-    nginx_run "$bin" "$dir" -g 'daemon off;' </dev/null >>"$dir/logs/stderr.log" 2>&1 9>&- &
+    # The binary itself, not nginx_run: $! must be the master's pid, not a subshell's.
+    "$bin" -p "$dir/" -c "$dir/conf/nginx.conf" -e "$dir/logs/error.log" -g 'daemon off;' \
+        </dev/null >>"$dir/logs/stderr.log" 2>&1 9>&- &
     NGINX_PID=$!
     for _ in $(seq 1 300); do
         kill -0 "$NGINX_PID" 2>/dev/null || break
