@@ -341,7 +341,12 @@ fn seal(args: &[String]) -> Result<()> {
         let lines = if opts.has("--value") {
             match chunks.as_slice() {
                 [(_, value)] => vec![value.clone()],
-                _ => return Err(format!("--value: the session needs {} chunks", chunks.len())),
+                _ => {
+                    return Err(format!(
+                        "--value: the session needs {} chunks",
+                        chunks.len()
+                    ))
+                }
             }
         } else if opts.has("--header") {
             vec![authentik_integration::cookie_header(&chunks)]
