@@ -374,7 +374,7 @@ def main():
 
     try:
         keys = os.path.join(base, "keys")
-        subprocess.run([sys.executable, os.path.join(HERE, "bench-mint.py"), keys], check=True)
+        subprocess.run([os.path.join(HERE, "bench-keys"), keys], check=True)
         read = lambda name: open(os.path.join(keys, name)).read().strip()  # noqa: E731
         html = os.path.join(base, "html")
         os.makedirs(html)

@@ -7,37 +7,18 @@
 # Without DEBIAN_MODULE, `scripts/build debian` provides one. The last line is
 # "N passed, N failed". Compiles nginx (~2 min) and the module in release (~2 min) the first time.
 set -uo pipefail
-unset NGINX
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root" || exit 1
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/../../scripts/lib.sh"
+cd "$ROOT" || exit 1
 version=1.28.3
 args_file=scripts/official-image-configure-args.txt
-
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-finish() {
-    printf '# pass %d\n# fail %d\n' "$passed" "$failed" # the summary scripts/test-extra counts
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
-}
+need_cargo
 
 prefix=$(mktemp -d /tmp/authentik-bfn-test-XXXXXX)
 chmod 755 "$prefix"
 nginx_pid=
 cleanup() {
-    if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
-        kill -QUIT "$nginx_pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$nginx_pid" 2>/dev/null
-    fi
+    [ -z "$nginx_pid" ] || nginx_stop "$nginx_pid"
     rm -rf "$prefix"
 }
 trap cleanup EXIT
@@ -74,31 +55,22 @@ check "nginx -V shows exactly the arguments of $args_file" test "$configured" = 
 # --- load the .so into that binary ------------------------------------------------------------
 # --prefix=/etc/nginx, --user=nginx, temp/pid/lock/log paths under /var and /run are compiled
 # in: always -p/-c/-e, and every path set in the config; `user` only matters as root.
-port=
-for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 20000))
-    if [ -z "$(ss -Hltn "sport = :$p")" ]; then port=$p; break; fi
-done
+port=$(free_port)
 user_line=
 [ "$(id -u)" = 0 ] && user_line="user nobody nogroup;"
-mkdir -p "$prefix/html" "$prefix/tmp" "$prefix/conf"
+nginx_prefix "$prefix"
+mkdir -p "$prefix/html"
 echo "protected" >"$prefix/html/index.html"
 write_conf() { # write_conf MODULE FILE
     cat >"$2" <<EOF
 load_module $1;
 $user_line
 worker_processes 1;
-pid $prefix/nginx.pid;
-lock_file $prefix/nginx.lock;
-error_log $prefix/error.log info;
+$(nginx_main_lines "$prefix")
 events { worker_connections 64; }
 http {
-    access_log $prefix/access.log;
-    client_body_temp_path $prefix/tmp/body;
-    proxy_temp_path $prefix/tmp/proxy;
-    fastcgi_temp_path $prefix/tmp/fastcgi;
-    uwsgi_temp_path $prefix/tmp/uwsgi;
-    scgi_temp_path $prefix/tmp/scgi;
+    access_log $prefix/logs/access.log;
+$(nginx_http_lines "$prefix")
 
     authentik_provider app {
         issuer https://authentik.example.test/application/o/app/;
@@ -119,25 +91,18 @@ http {
 }
 EOF
 }
-run_nginx() { # run_nginx CONF ARGS...
-    local conf=$1
-    shift
-    "$nginx_bin" -p "$prefix" -c "$conf" -e "$prefix/error.log" "$@"
-}
 write_conf "$module" "$prefix/conf/nginx.conf"
 check "nginx -t: the .so loads with load_module, authentik_provider and authentik accepted" \
-    run_nginx "$prefix/conf/nginx.conf" -t -q
-if run_nginx "$prefix/conf/nginx.conf"; then
-    for _ in $(seq 50); do [ -s "$prefix/nginx.pid" ] && break; sleep 0.1; done
-    nginx_pid=$(cat "$prefix/nginx.pid" 2>/dev/null)
-fi
+    nginx_run "$nginx_bin" "$prefix" -t -q
+nginx_start "$nginx_bin" "$prefix" "http://127.0.0.1:$port/"
+nginx_pid=$NGINX_PID
 check "nginx $version starts with the module" test -n "$nginx_pid"
 status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/index.html")
 check "401 without a session (got $status)" test "$status" = 401
 if [ -n "$nginx_pid" ]; then
-    kill -QUIT "$nginx_pid"
-    for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+    nginx_stop "$nginx_pid"
     check "nginx stopped" bash -c '! kill -0 "$1" 2>/dev/null' _ "$nginx_pid"
+    nginx_pid=
 fi
 
 # --- what a mismatch looks like ---------------------------------------------------------------
@@ -147,7 +112,7 @@ if [ -z "$debian_module" ]; then
 fi
 if [ -f "$debian_module" ]; then
     write_conf "$debian_module" "$prefix/conf/debian.conf"
-    mismatch=$(run_nginx "$prefix/conf/debian.conf" -t 2>&1)
+    mismatch=$("$nginx_bin" -p "$prefix/" -c "$prefix/conf/debian.conf" -e "$prefix/logs/error.log" -t 2>&1)
     echo "# $(grep emerg <<<"$mismatch")"
     check "the module built for Debian's nginx 1.22.1 is refused: version 1022001 instead of 1028003" \
         grep -q 'version 1022001 instead of 1028003' <<<"$mismatch"

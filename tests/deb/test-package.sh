@@ -6,30 +6,14 @@
 #   tests/deb/test-package.sh [PATH.deb]     (as root; without an argument runs scripts/package-deb)
 # The last line is "N passed, N failed".
 set -uo pipefail
-unset NGINX
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root" || exit 1
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/../../scripts/lib.sh"
+cd "$ROOT" || exit 1
 pkg=libnginx-mod-http-authentik
 link=/etc/nginx/modules-enabled/50-mod-http-authentik.conf
 available=/usr/share/nginx/modules-available/mod-http-authentik.conf
 so=/usr/lib/nginx/modules/ngx_http_authentik_module.so
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-# check NAME COMMAND...: one assertion.
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else not_ok "$name"; fi
-}
-finish() {
-    printf '# pass %d\n# fail %d\n' "$passed" "$failed" # the summary scripts/test-extra counts
-    echo "$passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
-    exit
-}
 # apt-get with its output in $prefix/apt.log (shown when it fails); waits for the dpkg lock.
 apt_get() {
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -y -q "$@" >>"$prefix/apt.log" 2>&1 9>&- || {
@@ -54,11 +38,7 @@ prefix=$(mktemp -d /tmp/authentik-deb-test-XXXXXX)
 chmod 755 "$prefix"
 nginx_pid=
 cleanup() {
-    if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
-        kill -QUIT "$nginx_pid" 2>/dev/null
-        for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$nginx_pid" 2>/dev/null
-    fi
+    [ -z "$nginx_pid" ] || nginx_stop "$nginx_pid"
     # Leave the machine as it was if an assertion stopped us half way.
     if dpkg -s "$pkg" >/dev/null 2>&1 || [ -e "$link" ] || [ -L "$link.removed" ]; then
         apt_get purge "$pkg" >/dev/null
@@ -119,16 +99,13 @@ check "nginx -T loads the module through modules-enabled" \
     bash -c 'nginx -T 2>/dev/null | grep -q "^load_module modules/ngx_http_authentik_module.so;"'
 
 # --- a protected static file, served by the stock nginx with its own prefix and config --------
-port=
-for _ in $(seq 50); do
-    p=$((20000 + RANDOM % 20000))
-    if [ -z "$(ss -Hltn "sport = :$p")" ]; then port=$p; break; fi
-done
+port=$(free_port)
 issuer=https://authentik.deb.test/application/o/deb/
 client_id="deb-test-client"
 client_secret=$(openssl rand -hex 32)
 cookie_name=authentik_deb_test
-mkdir -p "$prefix/html" "$prefix/tmp" "$prefix/conf"
+nginx_prefix "$prefix"
+mkdir -p "$prefix/html"
 openssl rand -hex 32 >"$prefix/conf/cookie.secret"
 chmod 600 "$prefix/conf/cookie.secret"
 echo "protected content" >"$prefix/html/index.html"
@@ -138,16 +115,11 @@ ln -s /usr/lib/nginx/modules "$prefix/modules"
 cat >"$prefix/conf/nginx.conf" <<EOF
 include /etc/nginx/modules-enabled/*.conf;
 worker_processes 1;
-pid $prefix/nginx.pid;
-error_log $prefix/error.log info;
+$(nginx_main_lines "$prefix")
 events { worker_connections 64; }
 http {
-    access_log $prefix/access.log;
-    client_body_temp_path $prefix/tmp/body;
-    proxy_temp_path $prefix/tmp/proxy;
-    fastcgi_temp_path $prefix/tmp/fastcgi;
-    uwsgi_temp_path $prefix/tmp/uwsgi;
-    scgi_temp_path $prefix/tmp/scgi;
+    access_log $prefix/logs/access.log;
+$(nginx_http_lines "$prefix")
 
     authentik_provider deb {
         issuer $issuer;
@@ -168,28 +140,20 @@ http {
     }
 }
 EOF
-run_nginx() { /usr/sbin/nginx -p "$prefix" -c "$prefix/conf/nginx.conf" -e "$prefix/error.log" "$@" 9>&-; }
-check "own config: nginx -t (port $port)" run_nginx -t -q
-if run_nginx; then
-    for _ in $(seq 50); do [ -s "$prefix/nginx.pid" ] && break; sleep 0.1; done
-    nginx_pid=$(cat "$prefix/nginx.pid" 2>/dev/null)
-fi
+check "own config: nginx -t (port $port)" nginx_run /usr/sbin/nginx "$prefix" -t -q
+nginx_start /usr/sbin/nginx "$prefix" "http://127.0.0.1:$port/"
+nginx_pid=$NGINX_PID
 check "stock /usr/sbin/nginx starts with the module" test -n "$nginx_pid"
 
 url="http://127.0.0.1:$port/index.html"
 status=$(curl -s -o /dev/null -w '%{http_code}' "$url")
 check "401 without a session (got $status)" test "$status" = 401
 
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-now=$(date +%s)
-header=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
-payload=$(printf '{"iss":"%s","sub":"deb-tester-id","aud":"%s","exp":%d,"iat":%d,"preferred_username":"deb-tester"}' \
-    "$issuer" "$client_id" $((now + 300)) "$now" | b64url)
-signature=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -hmac "$client_secret" -binary | b64url)
-printf '%s.%s.%s' "$header" "$payload" "$signature" >"$prefix/token"
-cookies=$(cargo run -q -p authentik-core --example seal_session -- \
-    "$prefix/conf/cookie.secret" "$cookie_name" <"$prefix/token" 2>"$prefix/seal.log")
-check "seal_session seals the token" test -n "$cookies"
+mint=$(mint_tool 2>"$prefix/mint.log") || tail -n 20 "$prefix/mint.log"
+token=$("$mint" token --secret "$client_secret" --set iss="$issuer" --set aud="$client_id" \
+    --set sub=deb-tester-id --set preferred_username=deb-tester --set exp=now+300 --set iat=now)
+cookies=$("$mint" seal --cookie-secret-file "$prefix/conf/cookie.secret" --name "$cookie_name" "$token")
+check "authentik-mint seals a token" test -n "$cookies"
 cookie_header=$(paste -sd ';' <<<"$cookies" | sed 's/;/; /g')
 response=$(curl -s -D - -H "Cookie: $cookie_header" "$url")
 status=$(head -n1 <<<"$response" | awk '{print $2}')
@@ -199,13 +163,13 @@ check "X-User is deb-tester (got '$user')" test "$user" = deb-tester
 check "the static file is served" grep -q "protected content" <<<"$response"
 
 if [ -n "$nginx_pid" ]; then
-    kill -QUIT "$nginx_pid"
-    for _ in $(seq 50); do kill -0 "$nginx_pid" 2>/dev/null || break; sleep 0.1; done
+    nginx_stop "$nginx_pid"
     check "own nginx stopped" bash -c '! kill -0 "$1" 2>/dev/null' _ "$nginx_pid"
+    nginx_pid=
 fi
-if [ "$failed" -gt 0 ]; then
+if [ "$FAILED" -gt 0 ]; then
     echo "--- error.log"
-    tail -n 20 "$prefix/error.log" 2>/dev/null
+    tail -n 20 "$prefix/logs/error.log" 2>/dev/null
 fi
 
 # --- remove, reinstall, purge -----------------------------------------------------------------
