@@ -43,8 +43,9 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
     };
     // SAFETY: the core module's phase arrays are nginx arrays of handler pointers.
     unsafe {
-        let slot = ngx_array_push(&mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers)
-            as *mut ngx_http_handler_pt;
+        let slot = ngx_array_push(
+            &mut cmcf.phases[ngx_http_phases_NGX_HTTP_ACCESS_PHASE as usize].handlers,
+        ) as *mut ngx_http_handler_pt;
         if slot.is_null() {
             return NGX_ERROR as ngx_int_t;
         }
@@ -60,7 +61,12 @@ unsafe extern "C" fn access_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
         match handle(&mut request) {
             Ok(rc) => rc,
             Err(what) => {
-                ngx::ngx_log_error!(NGX_LOG_ERR, request.log(), "authentik: internal error: {}", what);
+                ngx::ngx_log_error!(
+                    NGX_LOG_ERR,
+                    request.log(),
+                    "authentik: internal error: {}",
+                    what
+                );
                 NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t
             }
         }
@@ -86,11 +92,16 @@ fn handle(request: &mut HttpRequest<'_>) -> Result<ngx_int_t, &'static str> {
     }
     let Some(index) = provider_index else {
         if location.strips_identity_headers() && request.with_facts(|_, identity| identity) {
-            request.strip_identity_headers().map_err(|()| "cannot rebuild request headers")?;
+            request
+                .strip_identity_headers()
+                .map_err(|()| "cannot rebuild request headers")?;
         }
         return Ok(NGX_DECLINED as ngx_int_t);
     };
-    let provider = main.providers.get(index).ok_or("the location's provider was not resolved")?;
+    let provider = main
+        .providers
+        .get(index)
+        .ok_or("the location's provider was not resolved")?;
     let ctx = ctx.ok_or("no request context")?;
     let now = HttpRequest::now();
     let finished = match ctx.exchange.borrow().as_ref() {
@@ -103,10 +114,13 @@ fn handle(request: &mut HttpRequest<'_>) -> Result<ngx_int_t, &'static str> {
     } else {
         let mut worker = main.worker.borrow_mut();
         let worker = worker.as_mut().ok_or("worker state missing")?;
-        let (outcome, identity_header) =
-            request.with_facts(|facts, identity| (provider.decide(location, facts, worker, now), identity));
+        let (outcome, identity_header) = request.with_facts(|facts, identity| {
+            (provider.decide(location, facts, worker, now), identity)
+        });
         if identity_header && location.strips_identity_headers() {
-            request.strip_identity_headers().map_err(|()| "cannot rebuild request headers")?;
+            request
+                .strip_identity_headers()
+                .map_err(|()| "cannot rebuild request headers")?;
         }
         outcome
     };
@@ -126,7 +140,11 @@ fn resume(provider: &Provider, ctx: &RequestCtx, now: u64) -> Result<Outcome, &'
 }
 
 /// After an internal redirect, take out what an earlier location added to the headers.
-fn undo_injection(request: &mut HttpRequest<'_>, main: &MainConf, ctx: &RequestCtx) -> Result<(), &'static str> {
+fn undo_injection(
+    request: &mut HttpRequest<'_>,
+    main: &MainConf,
+    ctx: &RequestCtx,
+) -> Result<(), &'static str> {
     let Some(injected) = ctx.injected.borrow_mut().take() else {
         return Ok(());
     };

@@ -49,7 +49,9 @@ pub struct RequestCtx {
 
 unsafe extern "C" fn drop_ctx(data: *mut std::ffi::c_void) {
     // SAFETY: `data` is the RequestCtx written by `ctx_of`, dropped once, when the pool goes.
-    crate::ffi::guard((), || unsafe { std::ptr::drop_in_place(data.cast::<RequestCtx>()) });
+    crate::ffi::guard((), || unsafe {
+        std::ptr::drop_in_place(data.cast::<RequestCtx>())
+    });
 }
 
 /// The context of `r`: the module's slot, or after an internal redirect the pool cleanup

@@ -9,9 +9,9 @@ use ngx::core::{Pool, NGX_CONF_ERROR};
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_http_compile_complex_value, ngx_http_compile_complex_value_t,
     ngx_http_complex_value_t, ngx_parse_size, ngx_parse_time, ngx_str_t, NGX_CONF_1MORE,
-    NGX_CONF_BLOCK, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_ERROR,
-    NGX_HTTP_LOC_CONF, NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET,
-    NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
+    NGX_CONF_BLOCK, NGX_CONF_FLAG, NGX_CONF_TAKE1, NGX_CONF_TAKE12, NGX_ERROR, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_LOC_CONF_OFFSET, NGX_HTTP_MAIN_CONF, NGX_HTTP_MAIN_CONF_OFFSET, NGX_HTTP_SRV_CONF,
+    NGX_LOG_EMERG, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::ngx_string;
 
@@ -36,7 +36,12 @@ const fn command(name: ngx_str_t, type_: u32, set: Handler, conf: usize) -> ngx_
 }
 
 const fn location(name: ngx_str_t, arity: u32) -> ngx_command_t {
-    command(name, ANY_LEVEL | arity, location_directive, NGX_HTTP_LOC_CONF_OFFSET)
+    command(
+        name,
+        ANY_LEVEL | arity,
+        location_directive,
+        NGX_HTTP_LOC_CONF_OFFSET,
+    )
 }
 
 pub static mut NGX_HTTP_AUTHENTIK_COMMANDS: [ngx_command_t; 9] = [
@@ -56,7 +61,10 @@ pub static mut NGX_HTTP_AUTHENTIK_COMMANDS: [ngx_command_t; 9] = [
     ),
     location(ngx_string!("authentik_unauthenticated"), NGX_CONF_TAKE1),
     location(ngx_string!("authentik_set_headers"), NGX_CONF_FLAG),
-    location(ngx_string!("authentik_strip_identity_headers"), NGX_CONF_FLAG),
+    location(
+        ngx_string!("authentik_strip_identity_headers"),
+        NGX_CONF_FLAG,
+    ),
     command(
         ngx_string!("authentik_cache"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12,
@@ -170,7 +178,8 @@ unsafe extern "C" fn authentik_require(
     // SAFETY: registered with NGX_HTTP_LOC_CONF_OFFSET, so `conf` is this module's LocConf.
     unsafe {
         with_conf::<LocConf>(cf, conf, |loc, d| {
-            loc.settings.set(d.name, &d.args, (&d.origin().0, d.origin().1))?;
+            loc.settings
+                .set(d.name, &d.args, (&d.origin().0, d.origin().1))?;
             loc.require = d
                 .raw_args
                 .iter()
@@ -187,7 +196,11 @@ unsafe extern "C" fn main_directive(
     conf: *mut c_void,
 ) -> *mut c_char {
     // SAFETY: registered with NGX_HTTP_MAIN_CONF_OFFSET, so `conf` is this module's MainConf.
-    unsafe { with_conf::<MainConf>(cf, conf, |main, d| main.settings.set(d.name, &d.args, &NginxUnits)) }
+    unsafe {
+        with_conf::<MainConf>(cf, conf, |main, d| {
+            main.settings.set(d.name, &d.args, &NginxUnits)
+        })
+    }
 }
 
 /// Compile a value with variables, allocated in the configuration pool.
@@ -230,7 +243,9 @@ impl Units for NginxUnits {
         };
         // SAFETY: the parser only reads `len` bytes of the copy.
         let secs = unsafe { ngx_parse_time(&mut value, 1) };
-        (secs != NGX_ERROR as isize).then(|| u64::try_from(secs).ok()).flatten()
+        (secs != NGX_ERROR as isize)
+            .then(|| u64::try_from(secs).ok())
+            .flatten()
     }
 
     fn bytes(&self, text: &str) -> Option<usize> {
@@ -241,6 +256,8 @@ impl Units for NginxUnits {
         };
         // SAFETY: the parser only reads `len` bytes of the copy.
         let size = unsafe { ngx_parse_size(&mut value) };
-        (size != NGX_ERROR as isize).then(|| usize::try_from(size).ok()).flatten()
+        (size != NGX_ERROR as isize)
+            .then(|| usize::try_from(size).ok())
+            .flatten()
     }
 }

@@ -29,7 +29,9 @@ pub unsafe extern "C" fn authentik_provider(
             return Err(SettingError::Arity("authentik_provider"));
         };
         if main.providers.iter().any(|p| p.name() == *name) {
-            return Err(SettingError::Invalid(format!("duplicate authentik_provider \"{name}\"")));
+            return Err(SettingError::Invalid(format!(
+                "duplicate authentik_provider \"{name}\""
+            )));
         }
         let mut block = Block {
             settings: ProviderSettings::new(name)?,
@@ -80,7 +82,10 @@ unsafe extern "C" fn provider_setting(
             Ok(d) => d,
             Err(e) => return conf_error(cf, &e),
         };
-        match block.settings.set(directive.name, &directive.args, &NginxUnits) {
+        match block
+            .settings
+            .set(directive.name, &directive.args, &NginxUnits)
+        {
             Ok(warnings) => {
                 for warning in warnings {
                     conf_warning(cf, &warning.0);

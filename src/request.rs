@@ -59,7 +59,10 @@ impl<'r> HttpRequest<'r> {
 
     /// This module's http-level and location configuration.
     pub fn confs(&self) -> Option<(&'static MainConf, &'static LocConf)> {
-        Some((Module::main_conf(&*self.request)?, Module::location_conf(&*self.request)?))
+        Some((
+            Module::main_conf(&*self.request)?,
+            Module::location_conf(&*self.request)?,
+        ))
     }
 
     pub fn now() -> u64 {
@@ -156,7 +159,12 @@ impl<'r> HttpRequest<'r> {
             })?;
         }
         for header in grant.upstream_headers(provider) {
-            let h = self.push_header(header.name.as_bytes(), header.lowercase, header.hash, header.value.as_bytes())?;
+            let h = self.push_header(
+                header.name.as_bytes(),
+                header.lowercase,
+                header.hash,
+                header.value.as_bytes(),
+            )?;
             if header.authorization {
                 self.request.as_mut().headers_in.authorization = h;
             }
@@ -169,7 +177,12 @@ impl<'r> HttpRequest<'r> {
 
     /// Undo [`HttpRequest::inject`]: drop the headers that point at `grant`'s or static
     /// memory, give back the client headers it replaced.
-    pub fn undo(&mut self, grant: &Grant, provider: &Provider, injected: Injected) -> Result<(), ()> {
+    pub fn undo(
+        &mut self,
+        grant: &Grant,
+        provider: &Provider,
+        injected: Injected,
+    ) -> Result<(), ()> {
         let ours: Vec<*const u8> = grant
             .upstream_headers(provider)
             .map(|h| h.name.as_ptr())

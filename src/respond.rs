@@ -75,7 +75,11 @@ impl HttpRequest<'_> {
     }
 
     /// Add a response header; the value is copied into the request pool.
-    fn add_response_header(&mut self, name: &'static [u8], value: &[u8]) -> Result<*mut ngx_table_elt_t, ()> {
+    fn add_response_header(
+        &mut self,
+        name: &'static [u8],
+        value: &[u8],
+    ) -> Result<*mut ngx_table_elt_t, ()> {
         let r = self.raw();
         // SAFETY: `r` is live; the copy lives in its pool as long as the response, `name` is
         // static, and ngx_list_push returns space for one element or null.

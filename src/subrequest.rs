@@ -8,8 +8,7 @@ use std::ptr;
 use ngx::core::Pool;
 use ngx::ffi::{
     ngx_http_post_subrequest_t, ngx_http_request_body_t, ngx_http_request_t, ngx_http_subrequest,
-    ngx_int_t, NGX_ERROR, NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED,
-    NGX_OK,
+    ngx_int_t, NGX_ERROR, NGX_HTTP_SUBREQUEST_IN_MEMORY, NGX_HTTP_SUBREQUEST_WAITED, NGX_OK,
 };
 
 use crate::ctx::RequestCtx;

@@ -148,7 +148,11 @@ unsafe extern "C" fn claim_variable(
                 .and_then(|name| std::str::from_utf8(name).ok());
             let rendered = match (claim, existing_ctx(r)) {
                 (Some(claim), Some(ctx)) => {
-                    let value = ctx.grant.borrow().as_ref().and_then(|g| g.identity.claim(claim));
+                    let value = ctx
+                        .grant
+                        .borrow()
+                        .as_ref()
+                        .and_then(|g| g.identity.claim(claim));
                     value.map(|value| {
                         let bytes = extend(value.as_bytes());
                         ctx.keep.borrow_mut().push(value);

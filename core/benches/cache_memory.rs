@@ -10,9 +10,14 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use authentik_core::cache::TokenCache;
-use authentik_core::provider::{CachedIdentity, ProviderConfig};
+use authentik_core::auth::Worker;
+use authentik_core::request::RequestFacts;
+use authentik_core::seal::SealKey;
 use authentik_core::session;
+
+#[path = "common.rs"]
+mod common;
+use common::{CLIENT_ID, CLIENT_SECRET, COOKIE_SECRET, ISSUER};
 use jsonwebtoken::{EncodingKey, Header};
 use serde_json::json;
 
@@ -56,14 +61,11 @@ fn snapshot() -> (usize, usize, usize) {
     )
 }
 
-const ISSUER: &str = "https://authentik.company/application/o/app/";
-const CLIENT_ID: &str = "vMA9a8ZpHxerNIEzVACsbDMToHVSM9Qle10XqxWl";
-const CLIENT_SECRET: &str = "ZhcPOCahRS4HjUpr2D0JpSHHZzvLtTCfA2ZipuPTtxInyPvCW1s3wfbrGuNUMwLmA6cI73EGgAu34J3GPOJsoSpLREeb3xISTlVQfQiUS2lks5E3gkpsnO2ig6y9owZN";
 const COOKIE_NAME: &str = "ak_hs";
 const NOW: u64 = 1_750_000_000;
 const ENTRIES: usize = 10_000;
 
-/// The same authentik-shaped token as scripts/bench-mint.py, one per user.
+/// The same authentik-shaped token as scripts/bench-keys mints, one per user.
 fn token(serial: usize) -> String {
     let claims = json!({
         "iss": ISSUER, "sub": "3944a1807a752510bdd77383390dc5f4c7802d97ca77464c1d5416e90dbb6dfe",
@@ -83,30 +85,20 @@ fn token(serial: usize) -> String {
     jsonwebtoken::encode(
         &Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
-        &EncodingKey::from_secret(CLIENT_SECRET.as_bytes()),
+        &EncodingKey::from_secret(CLIENT_SECRET.as_bytes()).unwrap(),
     )
     .unwrap()
 }
 
 fn main() {
-    let provider = ProviderConfig {
-        issuer: Some(ISSUER.into()),
-        client_id: Some(CLIENT_ID.into()),
-        client_secret: Some(CLIENT_SECRET.as_bytes().to_vec()),
-        cookie_secret: Some(b"KCC6C5C86LNKyJZQS5L9UlSbirUrqhnSywAqBxqfUxsikVpd".to_vec()),
-        external_host: Some("http://app.company".into()),
-        cookie_name: Some(COOKIE_NAME.into()),
-        ..ProviderConfig::new("bench")
-    }
-    .build(0)
-    .unwrap();
+    let provider = common::provider(COOKIE_NAME, None);
+    let session_key = SealKey::derive(COOKIE_SECRET.as_bytes(), "session");
     let headers: Vec<String> = (0..ENTRIES)
         .map(|i| {
-            let sealed =
-                session::seal_session(&provider.session_key, COOKIE_NAME, token(i).as_bytes())
-                    .unwrap()
-                    .remove(0)
-                    .1;
+            let sealed = session::seal_session(&session_key, COOKIE_NAME, token(i).as_bytes())
+                .unwrap()
+                .remove(0)
+                .1;
             format!("theme=dark; {COOKIE_NAME}={sealed}")
         })
         .collect();
@@ -122,15 +114,21 @@ fn main() {
     drop(identity);
 
     // A full cache.
-    let mut cache: TokenCache<CachedIdentity> = TokenCache::new(ENTRIES);
+    let mut worker = Worker::new(ENTRIES, usize::MAX / 2);
     let before = snapshot();
     for header in &headers {
+        let cookies = [header.as_bytes()];
+        let facts = RequestFacts {
+            cookies: &cookies,
+            ..Default::default()
+        };
         provider
-            .authenticate(&mut cache, &[header.as_bytes()], None, NOW)
+            .authenticate(&facts, &mut worker, NOW)
+            .result
             .unwrap();
     }
     let after = snapshot();
-    assert_eq!(cache.len(), ENTRIES);
+    assert_eq!(worker.cache.len(), ENTRIES);
     let per = |a: usize, b: usize| (b - a) as f64 / ENTRIES as f64;
 
     println!(
@@ -153,9 +151,9 @@ fn main() {
         per(before.1, after.1),
     );
     println!(
-        "  of which the key: {} bytes (Rc header 16 + value), the Rc<Identity>: {} + {}, \
+        "  of which the key: {} bytes (boxed), the Rc<Identity>: {} + {}, \
          the slot and index bucket: the rest (table and slot vector grow by doubling)",
-        16 + sealed_len,
+        sealed_len,
         16 + std::mem::size_of::<authentik_core::identity::Identity>(),
         identity_heap.0
     );

@@ -2,33 +2,38 @@
 //! `cargo bench -p authentik-core --bench hot_path`; BENCHMARKS.md records the numbers.
 //!
 //! * `uncached/*`: open the sealed session cookie, verify the token and build the identity
-//!   (`Provider::verify_session`), for each signing algorithm; `uncached/authenticate_HS256`
-//!   is the whole `Provider::authenticate` with the cache disabled, cookie parsing included;
-//! * `cached/authenticate`: `Provider::authenticate` with a warm cache (the hot path);
+//!   (`Provider::verify_session`), for each signing algorithm; `uncached/decide_HS256` is the
+//!   whole `Provider::decide` with the cache disabled, cookie parsing included;
+//! * `cached/decide`: `Provider::decide` with a warm cache (the hot path);
 //! * `cookie/session_value`: finding the session in a realistic `Cookie` header;
 //! * `parts/*`: the steps of an uncached request on their own;
 //! * `jsonwebtoken/*`: `jsonwebtoken::decode` of the same tokens with the same checks, against
-//!   the module's own verifier (`Provider::verify_claims`) for comparison.
+//!   the module's verifier (`Provider::verify_token`, jsonwebtoken's JWS check inside the
+//!   module's policy and typed claims) for comparison.
 //!
 //! `HOT_PATH_COUNT=NAME:N` runs one routine N times instead, for instruction counts under
 //! callgrind (see `main`).
 
 use std::hint::black_box;
 
-use authentik_core::cache::TokenCache;
+use authentik_core::auth::Worker;
+use authentik_core::claims::Claims;
+use authentik_core::conf::{Location, LocationSettings};
 use authentik_core::cookie;
-use authentik_core::provider::{CachedIdentity, Provider, ProviderConfig};
+use authentik_core::provider::Provider;
+use authentik_core::request::RequestFacts;
+use authentik_core::seal::SealKey;
 use authentik_core::session;
+
+#[path = "common.rs"]
+mod common;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use common::{CLIENT_ID, CLIENT_SECRET, COOKIE_SECRET, ISSUER};
 use criterion::Criterion;
 use jsonwebtoken::{Algorithm as Jalg, DecodingKey, EncodingKey, Validation};
 use serde_json::{json, Value};
 
-const ISSUER: &str = "https://authentik.company/application/o/app/";
-const CLIENT_ID: &str = "vMA9a8ZpHxerNIEzVACsbDMToHVSM9Qle10XqxWl";
-const CLIENT_SECRET: &str = "ZhcPOCahRS4HjUpr2D0JpSHHZzvLtTCfA2ZipuPTtxInyPvCW1s3wfbrGuNUMwLmA6cI73EGgAu34J3GPOJsoSpLREeb3xISTlVQfQiUS2lks5E3gkpsnO2ig6y9owZN";
-const COOKIE_SECRET: &str = "KCC6C5C86LNKyJZQS5L9UlSbirUrqhnSywAqBxqfUxsikVpd";
 const COOKIE_NAME: &str = "authentik_nginx_bench";
 const NOW: u64 = 1_750_000_000;
 
@@ -70,21 +75,6 @@ fn jwks_with(kid: &str) -> String {
     json!({ "keys": [key] }).to_string()
 }
 
-fn provider(jwks: Option<String>) -> Provider {
-    ProviderConfig {
-        issuer: Some(ISSUER.into()),
-        client_id: Some(CLIENT_ID.into()),
-        client_secret: Some(CLIENT_SECRET.as_bytes().to_vec()),
-        cookie_secret: Some(COOKIE_SECRET.as_bytes().to_vec()),
-        external_host: Some("http://app.company".into()),
-        cookie_name: Some(COOKIE_NAME.into()),
-        jwks,
-        ..ProviderConfig::new("bench")
-    }
-    .build(0)
-    .unwrap()
-}
-
 struct Case {
     name: &'static str,
     provider: Provider,
@@ -95,12 +85,11 @@ struct Case {
 
 fn case(name: &'static str, jalg: Jalg, kid: Option<&str>, key: &EncodingKey) -> Case {
     let jwks = kid.map(jwks_with);
-    let provider = provider(jwks);
+    let provider = common::provider(COOKIE_NAME, jwks.as_deref());
     let mut header = jsonwebtoken::Header::new(jalg);
     header.kid = kid.map(str::to_string);
     let token = jsonwebtoken::encode(&header, &claims(), key).unwrap();
-    let mut cookies =
-        session::seal_session(&provider.session_key, COOKIE_NAME, token.as_bytes()).unwrap();
+    let mut cookies = session::seal_session(&session_key(), COOKIE_NAME, token.as_bytes()).unwrap();
     assert_eq!(cookies.len(), 1, "the bench session fits one cookie");
     let sealed = cookies.remove(0).1;
     // Sanity: every case authenticates.
@@ -112,6 +101,15 @@ fn case(name: &'static str, jalg: Jalg, kid: Option<&str>, key: &EncodingKey) ->
         sealed,
         jalg,
     }
+}
+
+fn session_key() -> SealKey {
+    SealKey::derive(COOKIE_SECRET.as_bytes(), "session")
+}
+
+/// The location of `authentik hs;` with no other setting.
+fn location() -> Location {
+    LocationSettings::default().resolve(&["bench"]).unwrap()
 }
 
 /// A browser's `Cookie` header on an app behind authentik: analytics, CSRF, preferences and
@@ -129,7 +127,7 @@ fn cases() -> Vec<Case> {
             "HS256",
             Jalg::HS256,
             None,
-            &EncodingKey::from_secret(CLIENT_SECRET.as_bytes()),
+            &EncodingKey::from_secret(CLIENT_SECRET.as_bytes()).unwrap(),
         ),
         case(
             "RS256",
@@ -162,7 +160,7 @@ struct State {
     bearer: String,
     signing_input: String,
     signature: Vec<u8>,
-    hmac_key: ring::hmac::Key,
+    hmac_key: aws_lc_rs::hmac::Key,
     payload: Vec<u8>,
     /// jsonwebtoken's cases: name, token (far-future `exp`), key, validation.
     jwt: Vec<(&'static str, String, DecodingKey, Validation)>,
@@ -187,8 +185,8 @@ fn state() -> State {
     let jwt = [
         (
             "HS256",
-            EncodingKey::from_secret(CLIENT_SECRET.as_bytes()),
-            DecodingKey::from_secret(CLIENT_SECRET.as_bytes()),
+            EncodingKey::from_secret(CLIENT_SECRET.as_bytes()).unwrap(),
+            DecodingKey::from_secret(CLIENT_SECRET.as_bytes()).unwrap(),
         ),
         (
             "RS256",
@@ -213,7 +211,7 @@ fn state() -> State {
         bearer,
         signing_input: signing_input.to_string(),
         signature,
-        hmac_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, CLIENT_SECRET.as_bytes()),
+        hmac_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, CLIENT_SECRET.as_bytes()),
         payload,
         jwt,
         cases,
@@ -236,46 +234,58 @@ fn routines(st: &State) -> Vec<Routine<'_>> {
             }),
         ));
     }
-    let mut disabled: TokenCache<CachedIdentity> = TokenCache::new(0);
+    let page =
+        |cookies: &'static [&'static [u8]], authorization: Option<&'static [u8]>| RequestFacts {
+            uri: b"/index.html",
+            request_uri: b"/index.html",
+            cookies,
+            authorization,
+            ..Default::default()
+        };
+    let cookies: &'static [&'static [u8]] =
+        Box::leak(Box::new([
+            Box::leak(st.headers[0].clone().into_boxed_slice()) as &[u8],
+        ]));
+    let bearer: &'static [u8] = Box::leak(st.bearer.clone().into_bytes().into_boxed_slice());
+    let location: &'static Location = Box::leak(Box::new(location()));
+    let mut disabled = Worker::new(0, 0);
     out.push((
-        "uncached/authenticate_HS256".into(),
+        "uncached/decide_HS256".into(),
         Box::new(move || {
-            black_box(
-                hs.provider
-                    .authenticate(&mut disabled, black_box(&headers), None, NOW)
-                    .unwrap(),
-            );
+            black_box(hs.provider.decide(
+                location,
+                black_box(&page(cookies, None)),
+                &mut disabled,
+                NOW,
+            ));
         }),
     ));
-
-    let mut warm: TokenCache<CachedIdentity> = TokenCache::new(10_000);
+    let mut warm = Worker::new(10_000, 16 << 20);
     hs.provider
-        .authenticate(&mut warm, &headers, None, NOW)
-        .unwrap();
+        .decide(location, &page(cookies, None), &mut warm, NOW);
     out.push((
-        "cached/authenticate".into(),
+        "cached/decide".into(),
         Box::new(move || {
-            black_box(
-                hs.provider
-                    .authenticate(&mut warm, black_box(&headers), None, NOW)
-                    .unwrap(),
-            );
+            black_box(hs.provider.decide(
+                location,
+                black_box(&page(cookies, None)),
+                &mut warm,
+                NOW,
+            ));
         }),
     ));
-    let no_cookies: [&[u8]; 0] = [];
-    let mut warm: TokenCache<CachedIdentity> = TokenCache::new(10_000);
-    let bearer = st.bearer.as_bytes();
+    let mut warm = Worker::new(10_000, 16 << 20);
     hs.provider
-        .authenticate(&mut warm, &no_cookies, Some(bearer), NOW)
-        .unwrap();
+        .decide(location, &page(&[], Some(bearer)), &mut warm, NOW);
     out.push((
-        "cached/authenticate_bearer".into(),
+        "cached/decide_bearer".into(),
         Box::new(move || {
-            black_box(
-                hs.provider
-                    .authenticate(&mut warm, &no_cookies, Some(black_box(bearer)), NOW)
-                    .unwrap(),
-            );
+            black_box(hs.provider.decide(
+                location,
+                black_box(&page(&[], Some(bearer))),
+                &mut warm,
+                NOW,
+            ));
         }),
     ));
     out.push((
@@ -285,46 +295,32 @@ fn routines(st: &State) -> Vec<Routine<'_>> {
         }),
     ));
 
+    let key = session_key();
     out.push((
         "parts/open_session".into(),
         Box::new(move || {
             black_box(
-                session::open_session(
-                    &hs.provider.session_key,
-                    COOKIE_NAME,
-                    black_box(hs.sealed.as_bytes()),
-                )
-                .unwrap(),
+                session::open_session(&key, COOKIE_NAME, black_box(hs.sealed.as_bytes())).unwrap(),
             );
         }),
     ));
     for case in &st.cases {
         out.push((
-            format!("parts/verify_claims_{}", case.name),
+            format!("parts/verify_token_{}", case.name),
             Box::new(move || {
                 black_box(
                     case.provider
-                        .verify_claims(black_box(case.token.as_bytes()), NOW)
+                        .verify_token(black_box(case.token.as_bytes()), NOW)
                         .unwrap(),
                 );
             }),
         ));
     }
-    out.push((
-        "parts/verify_bearer_HS256".into(),
-        Box::new(move || {
-            black_box(
-                hs.provider
-                    .verify_bearer(black_box(hs.token.as_bytes()), NOW)
-                    .unwrap(),
-            );
-        }),
-    ));
     // The pieces of a verify, with the crates the verifier uses, to see where the time goes.
     out.push((
         "parts/hmac_sha256_verify".into(),
         Box::new(move || {
-            ring::hmac::verify(
+            aws_lc_rs::hmac::verify(
                 &st.hmac_key,
                 black_box(st.signing_input.as_bytes()),
                 &st.signature,
@@ -348,6 +344,12 @@ fn routines(st: &State) -> Vec<Routine<'_>> {
             );
         }),
     ));
+    out.push((
+        "parts/json_payload_typed".into(),
+        Box::new(move || {
+            black_box(Claims::parse(black_box(&st.payload)).unwrap());
+        }),
+    ));
 
     for (name, token, decoding, validation) in &st.jwt {
         let case = st.cases.iter().find(|c| c.name == *name).unwrap();
@@ -360,11 +362,11 @@ fn routines(st: &State) -> Vec<Routine<'_>> {
             }),
         ));
         out.push((
-            format!("jsonwebtoken/module_verify_claims_{name}"),
+            format!("jsonwebtoken/module_verify_token_{name}"),
             Box::new(move || {
                 black_box(
                     case.provider
-                        .verify_claims(black_box(token.as_bytes()), NOW)
+                        .verify_token(black_box(token.as_bytes()), NOW)
                         .unwrap(),
                 );
             }),

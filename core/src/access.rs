@@ -45,7 +45,9 @@ impl Provider {
                     log,
                 }
             }
-            Err(failure) => self.unauthenticated(location, request, failure, authentication.session_sent, now),
+            Err(failure) => {
+                self.unauthenticated(location, request, failure, authentication.session_sent, now)
+            }
         }
     }
 
@@ -134,7 +136,11 @@ impl Provider {
         if failure != Failure::Missing && outcome.log.is_none() {
             outcome = outcome.logged(
                 Level::Info,
-                format!("authentik: provider \"{}\": {}", self.name, failure.reason()),
+                format!(
+                    "authentik: provider \"{}\": {}",
+                    self.name,
+                    failure.reason()
+                ),
             );
         }
         outcome
@@ -170,14 +176,23 @@ impl Provider {
     }
 
     /// A 302 to authentik's authorize URL with a new login state returning to `rd`.
-    pub(crate) fn login_redirect(&self, rd: String, request: &RequestFacts<'_>, now: u64) -> Outcome {
+    pub(crate) fn login_redirect(
+        &self,
+        rd: String,
+        request: &RequestFacts<'_>,
+        now: u64,
+    ) -> Outcome {
         match self.start_login(rd, now, crate::cookie::pairs(request.cookies)) {
-            Some(start) => {
-                Outcome::respond(Status::Missing, Response::redirect(start.location, start.cookies))
-            }
+            Some(start) => Outcome::respond(
+                Status::Missing,
+                Response::redirect(start.location, start.cookies),
+            ),
             None => Outcome::respond(Status::Missing, Response::status(500)).logged(
                 Level::Error,
-                format!("authentik: provider \"{}\": cannot create a login state", self.name),
+                format!(
+                    "authentik: provider \"{}\": cannot create a login state",
+                    self.name
+                ),
             ),
         }
     }

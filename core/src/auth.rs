@@ -97,7 +97,12 @@ pub struct Authentication {
 
 impl Provider {
     /// Authenticate from the session cookie, else from `Authorization: Bearer` when enabled.
-    pub fn authenticate(&self, request: &RequestFacts<'_>, worker: &mut Worker, now: u64) -> Authentication {
+    pub fn authenticate(
+        &self,
+        request: &RequestFacts<'_>,
+        worker: &mut Worker,
+        now: u64,
+    ) -> Authentication {
         let cookies = SessionCookies::read(request.cookies, &self.cookie_name);
         let session = match cookies.sealed() {
             Ok(Some(sealed)) => self.cached_or(worker, Credential::Session, &sealed, now, |p| {
@@ -106,9 +111,15 @@ impl Provider {
             Ok(None) => Err(Failure::Missing),
             Err(_) => Err(Failure::Invalid("broken session cookie chunks")),
         };
-        let result = match (&session, self.bearer, request.authorization.and_then(bearer_token)) {
+        let result = match (
+            &session,
+            self.bearer,
+            request.authorization.and_then(bearer_token),
+        ) {
             (Err(_), true, Some(token)) => {
-                self.cached_or(worker, Credential::Bearer, token, now, |p| p.verify_token(token, now))
+                self.cached_or(worker, Credential::Bearer, token, now, |p| {
+                    p.verify_token(token, now)
+                })
             }
             _ => session,
         };
@@ -153,7 +164,13 @@ impl Provider {
         let leeway = self.leeway_secs;
         let identity = self.verifier.verify(token, now, |claims, payload| {
             let exp = claims.exp.value().map_or(0, |t| t.seconds());
-            Identity::from_claims(claims, payload, token, exp.saturating_add(leeway), &self.basic_auth)
+            Identity::from_claims(
+                claims,
+                payload,
+                token,
+                exp.saturating_add(leeway),
+                &self.basic_auth,
+            )
         })??;
         Ok(identity)
     }

@@ -157,7 +157,11 @@ mod tests {
         cache.insert(b"a", 1, 100);
         assert_eq!(cache.get(b"a", 99), Some(&1));
         assert_eq!(cache.get(b"b", 99), None);
-        assert_eq!(cache.get(b"a", 100), None, "an entry never outlives expires_at");
+        assert_eq!(
+            cache.get(b"a", 100),
+            None,
+            "an entry never outlives expires_at"
+        );
         assert!(cache.is_empty());
         assert_eq!(cache.bytes(), 0);
     }
@@ -191,7 +195,11 @@ mod tests {
         assert_eq!(cache.get(b"z", 0), None, "larger than the whole budget");
         assert_eq!(cache.len(), 3);
         cache.insert(b"b", 10usize, 100);
-        assert_eq!(cache.bytes(), 2 * 1065 + 75, "a replaced entry gives back its bytes");
+        assert_eq!(
+            cache.bytes(),
+            2 * 1065 + 75,
+            "a replaced entry gives back its bytes"
+        );
     }
 
     #[test]

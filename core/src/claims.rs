@@ -403,29 +403,50 @@ impl<'de> Deserialize<'de> for Aud<'de> {
                 }))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                let TextList(values) = TextList::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+                let TextList(values) =
+                    TextList::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
                 Ok(Aud(Audience {
                     present: true,
                     values: values.unwrap_or_default(),
                 }))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                UniqueVisitor.visit_map(map).map(|_| Aud(Audience { present: true, values: Vec::new() }))
+                UniqueVisitor.visit_map(map).map(|_| {
+                    Aud(Audience {
+                        present: true,
+                        values: Vec::new(),
+                    })
+                })
             }
             fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Aud(Audience { present: true, values: Vec::new() }))
+                Ok(Aud(Audience {
+                    present: true,
+                    values: Vec::new(),
+                }))
             }
             fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Aud(Audience { present: true, values: Vec::new() }))
+                Ok(Aud(Audience {
+                    present: true,
+                    values: Vec::new(),
+                }))
             }
             fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Aud(Audience { present: true, values: Vec::new() }))
+                Ok(Aud(Audience {
+                    present: true,
+                    values: Vec::new(),
+                }))
             }
             fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Aud(Audience { present: true, values: Vec::new() }))
+                Ok(Aud(Audience {
+                    present: true,
+                    values: Vec::new(),
+                }))
             }
             fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(Aud(Audience { present: true, values: Vec::new() }))
+                Ok(Aud(Audience {
+                    present: true,
+                    values: Vec::new(),
+                }))
             }
         }
         d.deserialize_any(V)
@@ -620,8 +641,14 @@ mod tests {
         }
         let many: String = (0..40).map(|i| format!("\"k{i}\":1,")).collect();
         let json = format!("{{{many}\"k7\":2}}");
-        assert_eq!(Claims::parse(json.as_bytes()).unwrap_err(), JsonError::Duplicate);
-        assert_eq!(Header::parse(br#"{"alg":"HS256","alg":"none"}"#).unwrap_err(), JsonError::Duplicate);
+        assert_eq!(
+            Claims::parse(json.as_bytes()).unwrap_err(),
+            JsonError::Duplicate
+        );
+        assert_eq!(
+            Header::parse(br#"{"alg":"HS256","alg":"none"}"#).unwrap_err(),
+            JsonError::Duplicate
+        );
         assert!(check_unique(br#"{"a":{"b":1},"c":{"b":1}}"#).is_ok());
     }
 

@@ -13,14 +13,18 @@ use cookie::{Cookie, SameSite};
 use crate::session::MAX_CHUNKS;
 
 /// Every `name=value` pair of the request's `Cookie` headers, in order.
-pub fn pairs<'a>(headers: &'a [&'a [u8]]) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> + 'a {
-    headers.iter().flat_map(|header| {
+pub fn pairs<'h, 'a: 'h>(
+    headers: &'h [&'a [u8]],
+) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> + 'h {
+    headers.iter().flat_map(|&header| {
         let text = String::from_utf8_lossy(header);
         let borrowed = matches!(text, Cow::Borrowed(_));
         Cookie::split_parse(text).filter_map(move |parsed| {
             let cookie = parsed.ok()?;
             Some(match (borrowed, cookie.name_raw(), cookie.value_raw()) {
-                (true, Some(name), Some(value)) => (Cow::Borrowed(name), unquote(Cow::Borrowed(value))),
+                (true, Some(name), Some(value)) => {
+                    (Cow::Borrowed(name), unquote(Cow::Borrowed(value)))
+                }
                 _ => (
                     Cow::Owned(cookie.name().to_owned()),
                     unquote(Cow::Owned(cookie.value().to_owned())),
@@ -40,7 +44,7 @@ fn unquote(value: Cow<'_, str>) -> Cow<'_, str> {
 }
 
 /// The first value of cookie `name`.
-pub fn find<'a>(headers: &'a [&'a [u8]], name: &str) -> Option<Cow<'a, str>> {
+pub fn find<'a>(headers: &[&'a [u8]], name: &str) -> Option<Cow<'a, str>> {
     pairs(headers).find(|(n, _)| n == name).map(|(_, v)| v)
 }
 
@@ -71,7 +75,7 @@ pub struct SessionCookies<'a> {
 }
 
 impl<'a> SessionCookies<'a> {
-    pub fn read(headers: &'a [&'a [u8]], name: &str) -> SessionCookies<'a> {
+    pub fn read(headers: &[&'a [u8]], name: &str) -> SessionCookies<'a> {
         let mut found = SessionCookies::default();
         for (cookie, value) in pairs(headers) {
             let Some(rest) = cookie.strip_prefix(name) else {
@@ -118,6 +122,22 @@ impl<'a> SessionCookies<'a> {
             joined.extend_from_slice(part.as_bytes());
         }
         Ok(Some(Cow::Owned(joined)))
+    }
+}
+
+/// [`SessionCookies::read`] then the sealed value, borrowed from the headers when unchunked.
+pub fn session_value<'a>(
+    headers: &[&'a [u8]],
+    name: &str,
+) -> Result<Option<Cow<'a, [u8]>>, CookieError> {
+    let cookies = SessionCookies::read(headers, name);
+    match cookies.chunks[0].as_ref() {
+        Some(Cow::Borrowed(first)) if !first.contains('.') => {
+            Ok(Some(Cow::Borrowed(first.as_bytes())))
+        }
+        _ => cookies
+            .sealed()
+            .map(|v| v.map(|v| Cow::Owned(v.into_owned()))),
     }
 }
 
@@ -203,7 +223,10 @@ mod tests {
         assert_eq!(only_chunk.sealed(), Ok(None));
         let headers: [&[u8]; 1] = [b"ss=1; s=plain"];
         assert_eq!(
-            SessionCookies::read(&headers, "s").sealed().unwrap().as_deref(),
+            SessionCookies::read(&headers, "s")
+                .sealed()
+                .unwrap()
+                .as_deref(),
             Some(&b"plain"[..])
         );
     }
@@ -225,7 +248,14 @@ mod tests {
             domain: None,
         };
         let set = single.set("n", "v", 60);
-        for part in ["n=v", "HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
+        for part in [
+            "n=v",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=60",
+        ] {
             assert!(set.split("; ").any(|p| p == part), "{set} lacks {part}");
         }
         assert!(!set.contains("Domain"));
@@ -235,7 +265,11 @@ mod tests {
         };
         let clear = domain.clear("n");
         assert!(clear.starts_with("n=;"), "{clear}");
-        for part in ["Domain=company.tld", "Max-Age=0", "Expires=Thu, 01 Jan 1970 00:00:00 GMT"] {
+        for part in [
+            "Domain=company.tld",
+            "Max-Age=0",
+            "Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+        ] {
             assert!(clear.split("; ").any(|p| p == part), "{clear} lacks {part}");
         }
         assert!(!clear.contains("Secure"));

@@ -131,7 +131,8 @@ impl Grant {
     /// (`additionalHeaders` and the Basic header replace the client's).
     pub fn replaces(&self, name: &[u8]) -> bool {
         let identity = &*self.identity;
-        (identity.basic_authorization().is_some() && name.eq_ignore_ascii_case(AUTHORIZATION.name().as_bytes()))
+        (identity.basic_authorization().is_some()
+            && name.eq_ignore_ascii_case(AUTHORIZATION.name().as_bytes()))
             || identity
                 .additional_headers()
                 .iter()

@@ -1,7 +1,9 @@
 //! The outpost's endpoints under `/outpost.goauthentik.io/`: `start`, `callback`, `sign_out`
 //! and `ping`. They are answered by the module and never reach the upstream.
 
-use crate::decision::{Action, Body, Exchange, Level, Outcome, Pending, Response, Status, TokenResponse};
+use crate::decision::{
+    Action, Body, Exchange, Level, Outcome, Pending, Response, Status, TokenResponse,
+};
 use crate::login::{CallbackError, LoginState};
 use crate::provider::Provider;
 use crate::redirect::{encode, query_arg};
@@ -9,7 +11,12 @@ use crate::request::RequestFacts;
 
 impl Provider {
     /// Answer `/outpost.goauthentik.io/<endpoint>`.
-    pub(crate) fn endpoint(&self, endpoint: &[u8], request: &RequestFacts<'_>, now: u64) -> Outcome {
+    pub(crate) fn endpoint(
+        &self,
+        endpoint: &[u8],
+        request: &RequestFacts<'_>,
+        now: u64,
+    ) -> Outcome {
         match endpoint {
             b"ping" => Outcome::respond(Status::Missing, Response::status(204)),
             b"start" => {
@@ -37,7 +44,11 @@ impl Provider {
         }
     }
 
-    fn callback_exchange(&self, request: &RequestFacts<'_>, now: u64) -> Result<Exchange, CallbackError> {
+    fn callback_exchange(
+        &self,
+        request: &RequestFacts<'_>,
+        now: u64,
+    ) -> Result<Exchange, CallbackError> {
         if let Some(error) = query_arg(request.args, "error") {
             return Err(CallbackError::provider_error(&error));
         }
@@ -62,7 +73,12 @@ impl Provider {
     }
 
     /// The code exchange answered: set the session and return to the saved URL.
-    pub(crate) fn finish_callback(&self, login: &LoginState, answer: TokenResponse<'_>, now: u64) -> Outcome {
+    pub(crate) fn finish_callback(
+        &self,
+        login: &LoginState,
+        answer: TokenResponse<'_>,
+        now: u64,
+    ) -> Outcome {
         let result = self
             .finish_login(answer.status, answer.body, login, now)
             .and_then(|(token, exp)| self.session_cookies(&token, exp, login, now));
@@ -96,10 +112,17 @@ impl Provider {
             }),
             ..Default::default()
         };
-        let level = if error.is_server_side() { Level::Error } else { Level::Warn };
+        let level = if error.is_server_side() {
+            Level::Error
+        } else {
+            Level::Warn
+        };
         Outcome::respond(Status::Missing, response).logged(
             level,
-            format!("authentik: provider \"{}\": login callback failed: {error}", self.name),
+            format!(
+                "authentik: provider \"{}\": login callback failed: {error}",
+                self.name
+            ),
         )
     }
 }

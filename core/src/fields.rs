@@ -43,16 +43,32 @@ macro_rules! row {
 pub static FIELDS: [FieldSpec; 12] = [
     row!(Username, "authentik_username", "X-authentik-username"),
     row!(Groups, "authentik_groups", "X-authentik-groups"),
-    row!(Entitlements, "authentik_entitlements", "X-authentik-entitlements"),
+    row!(
+        Entitlements,
+        "authentik_entitlements",
+        "X-authentik-entitlements"
+    ),
     row!(Email, "authentik_email", "X-authentik-email"),
     row!(Name, "authentik_name", "X-authentik-name"),
     row!(Uid, "authentik_uid", "X-authentik-uid"),
     row!(Jwt, "authentik_jwt", "X-authentik-jwt"),
     row!(MetaJwks, "authentik_meta_jwks", "X-authentik-meta-jwks"),
-    row!(MetaOutpost, "authentik_meta_outpost", "X-authentik-meta-outpost"),
-    row!(MetaProvider, "authentik_meta_provider", "X-authentik-meta-provider"),
+    row!(
+        MetaOutpost,
+        "authentik_meta_outpost",
+        "X-authentik-meta-outpost"
+    ),
+    row!(
+        MetaProvider,
+        "authentik_meta_provider",
+        "X-authentik-meta-provider"
+    ),
     row!(MetaApp, "authentik_meta_app", "X-authentik-meta-app"),
-    row!(MetaVersion, "authentik_meta_version", "X-authentik-meta-version"),
+    row!(
+        MetaVersion,
+        "authentik_meta_version",
+        "X-authentik-meta-version"
+    ),
 ];
 
 /// The prefix of `$authentik_claim_NAME`.
@@ -65,7 +81,10 @@ mod tests {
     #[test]
     fn variables_and_headers_name_the_same_field() {
         for spec in FIELDS {
-            let from_variable = spec.variable.trim_start_matches("authentik_").replace('_', "-");
+            let from_variable = spec
+                .variable
+                .trim_start_matches("authentik_")
+                .replace('_', "-");
             let from_header = spec.header.name().trim_start_matches("X-authentik-");
             assert_eq!(from_variable, from_header);
         }

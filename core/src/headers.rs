@@ -113,7 +113,10 @@ mod tests {
             .fold(0usize, |h, &c| h.wrapping_mul(31).wrapping_add(c as usize));
         assert_eq!(host.hash(), expected);
         assert_eq!(host.lowercase(), b"host");
-        assert_eq!(DynamicName::new("X-Foo").hash, HeaderName::new("X-Foo").hash());
+        assert_eq!(
+            DynamicName::new("X-Foo").hash,
+            HeaderName::new("X-Foo").hash()
+        );
     }
 
     #[test]
@@ -138,7 +141,13 @@ mod tests {
         ] {
             assert!(refused_additional_header(name), "{name}");
         }
-        for name in ["X-Foo", "X-Team", "Accept-Language", "X-Forwarded", "Hostname"] {
+        for name in [
+            "X-Foo",
+            "X-Team",
+            "Accept-Language",
+            "X-Forwarded",
+            "Hostname",
+        ] {
             assert!(!refused_additional_header(name), "{name}");
         }
     }

@@ -78,7 +78,11 @@ impl Identity {
         let username = text(&claims.preferred_username);
         let uid = text(&claims.sub);
         let email = text(&claims.email);
-        for (claim, value) in [("preferred_username", username), ("sub", uid), ("email", email)] {
+        for (claim, value) in [
+            ("preferred_username", username),
+            ("sub", uid),
+            ("email", email),
+        ] {
             if !names_one_user(value) {
                 return Err(IdentityError::AmbiguousName(claim));
             }
@@ -98,10 +102,12 @@ impl Identity {
         let user_attributes = claims
             .ak_proxy
             .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-            .and_then(|mut proxy| match proxy.get_mut("user_attributes").map(Value::take) {
-                Some(Value::Object(attributes)) => Some(attributes),
-                _ => None,
-            });
+            .and_then(
+                |mut proxy| match proxy.get_mut("user_attributes").map(Value::take) {
+                    Some(Value::Object(attributes)) => Some(attributes),
+                    _ => None,
+                },
+            );
         let (additional, refused) = user_attributes
             .as_ref()
             .map(additional_headers)
@@ -251,7 +257,10 @@ fn basic_authorization(
         .and_then(|attr| attrs.get(attr))
         .and_then(Value::as_str)
         .unwrap_or(email);
-    Some(format!("Basic {}", STANDARD.encode(format!("{user}:{password}"))))
+    Some(format!(
+        "Basic {}",
+        STANDARD.encode(format!("{user}:{password}"))
+    ))
 }
 
 #[cfg(test)]
@@ -294,7 +303,10 @@ mod tests {
         assert_eq!(id.field(Field::Uid), Some("f00d"));
         assert_eq!(id.field(Field::Jwt), Some("aaa.bbb.ccc"));
         assert_eq!(id.field(Field::MetaApp), None);
-        assert_eq!((id.expires, id.issued, id.sid.as_deref()), (50, Some(10), Some("s1")));
+        assert_eq!(
+            (id.expires, id.issued, id.sid.as_deref()),
+            (50, Some(10), Some("s1"))
+        );
         assert_eq!(id.basic_authorization(), None);
         let mut headers: Vec<(String, String)> = id
             .additional_headers()
@@ -318,7 +330,10 @@ mod tests {
 
     #[test]
     fn missing_claims_are_empty() {
-        let id = identity(json!({"sub": "x", "groups": "not-a-list"}), &Default::default());
+        let id = identity(
+            json!({"sub": "x", "groups": "not-a-list"}),
+            &Default::default(),
+        );
         assert_eq!(id.username(), "");
         assert_eq!(id.field(Field::Groups), Some(""));
         assert!(id.group_names().is_empty());
@@ -344,16 +359,25 @@ mod tests {
             password: Some("missing".into()),
             ..attrs
         };
-        assert_eq!(identity(authentik_payload(), &no_password).basic_authorization(), None);
+        assert_eq!(
+            identity(authentik_payload(), &no_password).basic_authorization(),
+            None
+        );
     }
 
     #[test]
     fn claims_render_lazily_for_variables() {
         let id = identity(authentik_payload(), &Default::default());
         assert_eq!(id.claim("preferred_username").as_deref(), Some("akadmin"));
-        assert_eq!(id.claim("groups").as_deref(), Some("authentik Admins|users"));
+        assert_eq!(
+            id.claim("groups").as_deref(),
+            Some("authentik Admins|users")
+        );
         assert_eq!(id.claim("is_admin").as_deref(), Some("1"));
-        assert!(id.claim("ak_proxy").unwrap().starts_with("{\"user_attributes\""));
+        assert!(id
+            .claim("ak_proxy")
+            .unwrap()
+            .starts_with("{\"user_attributes\""));
         assert_eq!(id.claim("absent"), None);
         assert_eq!(id.claim("absent"), None);
         let mixed = identity(
@@ -381,13 +405,19 @@ mod tests {
         ] {
             let mut payload = authentik_payload();
             payload[claim] = value.clone();
-            assert!(build(payload, &Default::default()).is_err(), "{claim} {value}");
+            assert!(
+                build(payload, &Default::default()).is_err(),
+                "{claim} {value}"
+            );
         }
     }
 
     #[test]
     fn display_names_keep_the_replacement() {
-        let id = identity(json!({"sub": "a", "name": "x\r\nX-Injected: 1"}), &Default::default());
+        let id = identity(
+            json!({"sub": "a", "name": "x\r\nX-Injected: 1"}),
+            &Default::default(),
+        );
         assert_eq!(id.field(Field::Name), Some("x  X-Injected: 1"));
     }
 }

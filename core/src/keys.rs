@@ -25,11 +25,11 @@
 
 use std::fmt;
 
+use aws_lc_rs::signature;
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
-use aws_lc_rs::signature;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::DecodingKey;
 use serde_json::{Map, Value};
@@ -407,7 +407,12 @@ impl KeySet {
 
 /// jsonwebtoken's JWS signature check; any error (bad base64, wrong key type) is a bad
 /// signature.
-fn check(signature: &str, message: &[u8], key: &DecodingKey, alg: Algorithm) -> Result<(), KeyError> {
+fn check(
+    signature: &str,
+    message: &[u8],
+    key: &DecodingKey,
+    alg: Algorithm,
+) -> Result<(), KeyError> {
     match jsonwebtoken::crypto::verify(signature, message, key, alg.jwt()) {
         Ok(true) => Ok(()),
         _ => Err(KeyError::BadSignature),
@@ -505,13 +510,16 @@ fn parse_jwk(jwk: &Value) -> Result<Option<PublicKey>, String> {
             alg
         }
         "EC" => {
-            let (curve_alg, coord_len, ecdsa): (_, _, &'static signature::EcdsaVerificationAlgorithm) =
-                match opt_str(jwk, "crv")? {
-                    Some("P-256") => (Algorithm::ES256, 32, &signature::ECDSA_P256_SHA256_FIXED),
-                    Some("P-384") => (Algorithm::ES384, 48, &signature::ECDSA_P384_SHA384_FIXED),
-                    Some(_) => return Ok(None),
-                    None => return Err("an EC key without \"crv\"".into()),
-                };
+            let (curve_alg, coord_len, ecdsa): (
+                _,
+                _,
+                &'static signature::EcdsaVerificationAlgorithm,
+            ) = match opt_str(jwk, "crv")? {
+                Some("P-256") => (Algorithm::ES256, 32, &signature::ECDSA_P256_SHA256_FIXED),
+                Some("P-384") => (Algorithm::ES384, 48, &signature::ECDSA_P384_SHA384_FIXED),
+                Some(_) => return Ok(None),
+                None => return Err("an EC key without \"crv\"".into()),
+            };
             let alg = consistent(alg, curve_alg)?;
             let mut point = Vec::with_capacity(1 + 2 * coord_len);
             point.push(4u8);
@@ -622,10 +630,21 @@ fn push_coordinate(out: &mut Vec<u8>, coord: &[u8], len: usize, name: &str) -> R
 /// jsonwebtoken's key for a JWK that passed the checks above. Only the key members go in
 /// (`x5c`, `x5t` and the like are ignored, as documented), with base64url padding removed.
 fn decoding_key(jwk: &Map<String, Value>) -> Result<DecodingKey, String> {
+    if opt_str(jwk, "kty")? == Some("RSA") {
+        // Leading zero bytes are allowed in a JWK; the key itself has none.
+        let (n, e) = (b64_member(jwk, "n")?, b64_member(jwk, "e")?);
+        return Ok(DecodingKey::from_rsa_raw_components(
+            strip_leading_zeros(&n),
+            strip_leading_zeros(&e),
+        ));
+    }
     let mut members = Map::new();
     for name in ["kty", "crv", "n", "e", "x", "y"] {
         if let Some(Value::String(text)) = jwk.get(name) {
-            members.insert(name.to_owned(), Value::String(text.trim_end_matches('=').to_owned()));
+            members.insert(
+                name.to_owned(),
+                Value::String(text.trim_end_matches('=').to_owned()),
+            );
         }
     }
     let parsed: Jwk = serde_json::from_value(Value::Object(members))

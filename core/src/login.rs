@@ -116,7 +116,8 @@ impl LoginState {
     }
 
     pub fn code_challenge(&self) -> String {
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.code_verifier.as_bytes());
+        let digest =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.code_verifier.as_bytes());
         URL_SAFE_NO_PAD.encode(digest.as_ref())
     }
 
@@ -178,7 +179,9 @@ impl Provider {
         let login = LoginState::new(rd, now)?;
         let name = self.login_state_cookie_name(&login.state);
         let sealed = seal(&self.login_state_key, &name, login.to_json().as_bytes()).ok()?;
-        let mut cookies = vec![self.cookies.set(&name, &sealed, LOGIN_STATE_TTL_SECS as i64)];
+        let mut cookies = vec![self
+            .cookies
+            .set(&name, &sealed, LOGIN_STATE_TTL_SECS as i64)];
         let prefix = self.login_state_prefix();
         let mut existing: Vec<(u64, String, usize)> = Vec::new();
         for (cookie, value) in request_cookies {
@@ -212,7 +215,11 @@ impl Provider {
     }
 
     fn authorize_location(&self, login: &LoginState) -> String {
-        let separator = if self.authorize_url.contains('?') { '&' } else { '?' };
+        let separator = if self.authorize_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         format!(
             "{}{separator}client_id={}&redirect_uri={}&response_type=code&scope={}&state={}&nonce={}&code_challenge={}&code_challenge_method=S256",
             self.authorize_url,
@@ -326,7 +333,10 @@ impl Provider {
             .iter()
             .map(|(name, value)| self.cookies.set(name, value, max_age))
             .collect();
-        cookies.push(self.cookies.clear(&self.login_state_cookie_name(&login.state)));
+        cookies.push(
+            self.cookies
+                .clear(&self.login_state_cookie_name(&login.state)),
+        );
         Ok(cookies)
     }
 

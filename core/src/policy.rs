@@ -22,11 +22,16 @@ fn is_false(value: &[u8]) -> bool {
 }
 
 /// True when `required` is empty, or the user is in at least one of its groups.
-pub fn group_requirement_met<S: AsRef<str>, G: AsRef<str>>(user_groups: &[G], required: &[S]) -> bool {
+pub fn group_requirement_met<S: AsRef<str>, G: AsRef<str>>(
+    user_groups: &[G],
+    required: &[S],
+) -> bool {
     required.is_empty()
-        || required
-            .iter()
-            .any(|want| user_groups.iter().any(|have| have.as_ref() == want.as_ref()))
+        || required.iter().any(|want| {
+            user_groups
+                .iter()
+                .any(|have| have.as_ref() == want.as_ref())
+        })
 }
 
 #[cfg(test)]
@@ -40,9 +45,26 @@ mod tests {
         assert!(require_values_pass([b"true".as_slice()]));
         assert!(require_values_pass([b"00x".as_slice()]));
         assert!(require_values_pass([b"0.5".as_slice()]));
-        assert!(require_values_pass([b"False".as_slice()]), "only JSON's spelling is false");
-        for falsy in [&b""[..], b"0", b"false", b"null", b"0.0", b"00", b"-0", b"0e3", b"+0.000"] {
-            assert!(!require_values_pass([falsy]), "{:?}", String::from_utf8_lossy(falsy));
+        assert!(
+            require_values_pass([b"False".as_slice()]),
+            "only JSON's spelling is false"
+        );
+        for falsy in [
+            &b""[..],
+            b"0",
+            b"false",
+            b"null",
+            b"0.0",
+            b"00",
+            b"-0",
+            b"0e3",
+            b"+0.000",
+        ] {
+            assert!(
+                !require_values_pass([falsy]),
+                "{:?}",
+                String::from_utf8_lossy(falsy)
+            );
         }
         assert!(!require_values_pass([b"1".as_slice(), b""]));
     }

@@ -97,13 +97,36 @@ mod tests {
     #[test]
     fn everything_else_is_not() {
         for other in [
-            RequestFacts { method: Method::Post, ..page() },
-            RequestFacts { method: Method::Other, ..page() },
-            RequestFacts { sec_fetch_mode: Some(b"cors"), ..page() },
-            RequestFacts { x_requested_with: true, ..page() },
-            RequestFacts { upgrade: true, ..page() },
-            RequestFacts { sec_fetch_mode: None, accept: Some(b"*/*"), ..page() },
-            RequestFacts { sec_fetch_mode: None, accept: None, ..page() },
+            RequestFacts {
+                method: Method::Post,
+                ..page()
+            },
+            RequestFacts {
+                method: Method::Other,
+                ..page()
+            },
+            RequestFacts {
+                sec_fetch_mode: Some(b"cors"),
+                ..page()
+            },
+            RequestFacts {
+                x_requested_with: true,
+                ..page()
+            },
+            RequestFacts {
+                upgrade: true,
+                ..page()
+            },
+            RequestFacts {
+                sec_fetch_mode: None,
+                accept: Some(b"*/*"),
+                ..page()
+            },
+            RequestFacts {
+                sec_fetch_mode: None,
+                accept: None,
+                ..page()
+            },
         ] {
             assert!(!other.is_navigational(), "{other:?}");
         }

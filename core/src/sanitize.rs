@@ -125,7 +125,14 @@ mod tests {
         assert!(names_one_user("akadmin"));
         assert!(names_one_user("Zoë Ünïcode"));
         assert!(names_one_user(""));
-        for bad in ["akadmin\r\n", " akadmin", "akadmin\t", "akadmin\0", "a\u{85}b", "a\u{2003}"] {
+        for bad in [
+            "akadmin\r\n",
+            " akadmin",
+            "akadmin\t",
+            "akadmin\0",
+            "a\u{85}b",
+            "a\u{2003}",
+        ] {
             assert!(!names_one_user(bad), "{bad:?}");
         }
     }

@@ -9,11 +9,11 @@
 
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::hkdf::{Salt, HKDF_SHA256};
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 
 /// The first byte of every sealed value; bumped if the format ever changes.
 pub const VERSION: u8 = 1;

@@ -194,8 +194,12 @@ impl Verifier {
         let signature = std::str::from_utf8(signature_b64).map_err(|_| TokenError::Malformed)?;
         if let Err(e) = self.keys.verify(alg, kid, message, signature) {
             // A signature that is not canonical base64url is a malformed token, not a wrong key.
-            let canonical = URL_SAFE_NO_PAD.decode(signature_b64).is_ok_and(|s| !s.is_empty());
-            return Err(if canonical { e.into() } else { TokenError::Malformed });
+            let canonical = URL_SAFE_NO_PAD.decode(signature_b64).is_ok();
+            return Err(if canonical {
+                e.into()
+            } else {
+                TokenError::Malformed
+            });
         }
 
         let claims = Claims::parse(payload).map_err(json_error)?;
@@ -324,5 +328,4 @@ mod tests {
         assert!(split(b"a.b.c.d").is_err());
         assert!(split(b"").is_err());
     }
-
 }

@@ -1,8 +1,10 @@
 //! The login flow's decisions: login state, authorize URL, rd validation, token response.
 
+use authentik_core::conf::{PlainUnits, ProviderSettings};
 use authentik_core::login::{CallbackError, LoginState, LOGIN_STATE_TTL_SECS};
-use authentik_core::provider::{Mode, Provider, ProviderConfig};
-use authentik_core::url::{query_arg, Origin};
+use authentik_core::login::{LoginStart, LOGIN_STATE_BUDGET, MAX_LOGIN_STATES};
+use authentik_core::provider::{Mode, Provider};
+use authentik_core::redirect::{query_arg, MAX_RETURN_URL};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::{json, Value};
 
@@ -10,32 +12,38 @@ const ISSUER: &str = "https://auth.example/application/o/app/";
 const SECRET: &str = "client-secret-client-secret-client-secret";
 const NOW: u64 = 1_800_000_000;
 
-fn config(mode: Mode) -> ProviderConfig {
-    ProviderConfig {
-        issuer: Some(ISSUER.into()),
-        client_id: Some("client".into()),
-        client_secret: Some(SECRET.as_bytes().to_vec()),
-        cookie_secret: Some(vec![b'k'; 32]),
-        external_host: Some(match mode {
-            Mode::Single => "https://app.example".into(),
-            Mode::Domain => "https://auth.company.tld".into(),
-        }),
-        mode: Some(mode),
-        cookie_domain: (mode == Mode::Domain).then(|| "company.tld".into()),
-        token_request: Some("/_authentik_token".into()),
-        ..ProviderConfig::new("app")
+fn provider_with(mode: Mode, cookie_secret: &str) -> Provider {
+    let mut settings = ProviderSettings::new("app").unwrap();
+    let external = match mode {
+        Mode::Single => "https://app.example",
+        Mode::Domain => "https://auth.company.tld",
+    };
+    let mut lines = vec![
+        ("issuer", ISSUER),
+        ("client_id", "client"),
+        ("client_secret", SECRET),
+        ("cookie_secret", cookie_secret),
+        ("external_host", external),
+        ("token_request", "/_authentik_token"),
+    ];
+    if mode == Mode::Domain {
+        lines.extend([("mode", "domain"), ("cookie_domain", "company.tld")]);
     }
+    for (name, value) in lines {
+        settings.set(name, &[value], &PlainUnits).unwrap();
+    }
+    settings.build(0).unwrap().0
 }
 
 fn provider(mode: Mode) -> Provider {
-    config(mode).build(0).unwrap()
+    provider_with(mode, "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
 }
 
 fn token(claims: Value) -> String {
     encode(
         &Header::default(),
         &claims,
-        &EncodingKey::from_secret(SECRET.as_bytes()),
+        &EncodingKey::from_secret(SECRET.as_bytes()).unwrap(),
     )
     .unwrap()
 }
@@ -55,13 +63,16 @@ fn cookie_value(set_cookie: &str) -> (&str, &str) {
     pair.split_once('=').unwrap()
 }
 
-fn start(p: &Provider) -> (String, String, String) {
-    let (location, set_cookie) = p
-        .start_login("https://app.example/deep?x=1".into(), NOW)
-        .unwrap();
+fn start_at(p: &Provider, rd: &str, now: u64) -> (String, String, String) {
+    let LoginStart { location, cookies } =
+        p.start_login(rd.into(), now, std::iter::empty()).unwrap();
     let query = location.split_once('?').unwrap().1.as_bytes().to_vec();
-    let state = String::from_utf8(query_arg(&query, "state").unwrap()).unwrap();
-    (location, set_cookie, state)
+    let state = query_arg(&query, "state").unwrap();
+    (location, cookies[0].clone(), state)
+}
+
+fn start(p: &Provider) -> (String, String, String) {
+    start_at(p, "https://app.example/deep?x=1", NOW)
 }
 
 #[test]
@@ -70,7 +81,7 @@ fn authorize_url_carries_every_parameter() {
     let (location, set_cookie, state) = start(&p);
     assert!(location.starts_with("https://auth.example/application/o/authorize/?"));
     let query = location.split_once('?').unwrap().1.as_bytes();
-    let arg = |name| String::from_utf8(query_arg(query, name).unwrap()).unwrap();
+    let arg = |name| query_arg(query, name).unwrap();
     assert_eq!(arg("client_id"), "client");
     assert_eq!(
         arg("redirect_uri"),
@@ -106,21 +117,18 @@ fn login_state_round_trip_and_pkce() {
         .unwrap();
     assert_eq!(login.rd, "https://app.example/deep?x=1");
     let query = location.split_once('?').unwrap().1.as_bytes();
-    let challenge = String::from_utf8(query_arg(query, "code_challenge").unwrap()).unwrap();
+    let challenge = query_arg(query, "code_challenge").unwrap();
     assert_eq!(login.code_challenge(), challenge);
     let body = p.token_request_body("the-code", &login);
     let body = body.as_bytes();
-    assert_eq!(
-        query_arg(body, "grant_type").unwrap(),
-        b"authorization_code"
-    );
-    assert_eq!(query_arg(body, "code").unwrap(), b"the-code");
-    assert_eq!(query_arg(body, "client_secret").unwrap(), SECRET.as_bytes());
+    assert_eq!(query_arg(body, "grant_type").unwrap(), "authorization_code");
+    assert_eq!(query_arg(body, "code").unwrap(), "the-code");
+    assert_eq!(query_arg(body, "client_secret").unwrap(), SECRET);
     assert_eq!(
         query_arg(body, "code_verifier").unwrap(),
-        login.code_verifier.as_bytes()
+        login.code_verifier
     );
-    assert_eq!(query_arg(body, "client_id").unwrap(), b"client");
+    assert_eq!(query_arg(body, "client_id").unwrap(), "client");
 }
 
 #[test]
@@ -155,11 +163,7 @@ fn forged_replayed_or_expired_state_is_refused() {
         Err(CallbackError::StateExpired)
     );
     // At the end of time the checks fail closed instead of overflowing.
-    let (location, late_cookie) = p
-        .start_login("https://app.example/".into(), u64::MAX - 30)
-        .unwrap();
-    let query = location.split_once('?').unwrap().1.as_bytes().to_vec();
-    let late_state = String::from_utf8(query_arg(&query, "state").unwrap()).unwrap();
+    let (_, late_cookie, late_state) = start_at(&p, "https://app.example/", u64::MAX - 30);
     let late_value = cookie_value(&late_cookie).1.as_bytes();
     assert!(p
         .open_login_state(&late_state, Some(late_value), u64::MAX - 10)
@@ -169,12 +173,7 @@ fn forged_replayed_or_expired_state_is_refused() {
         Err(CallbackError::StateExpired)
     );
     // A state cookie from another provider's secret never opens.
-    let other = ProviderConfig {
-        cookie_secret: Some(vec![b'z'; 32]),
-        ..config(Mode::Single)
-    }
-    .build(1)
-    .unwrap();
+    let other = provider_with(Mode::Single, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");
     assert_eq!(
         other.open_login_state(&state, Some(value.as_bytes()), NOW),
         Err(CallbackError::StateInvalid)
@@ -263,7 +262,7 @@ fn session_cookies_have_the_token_lifetime_and_clear_the_state() {
     let login = login();
     let cookies = p.session_cookies("a.b.c", NOW + 120, &login, NOW).unwrap();
     assert_eq!(cookies.len(), 2);
-    assert!(cookies[0].starts_with(&format!("{}=", p.cookie_name)));
+    assert!(cookies[0].starts_with(&format!("{}=", p.cookie_name())));
     assert!(cookies[0].contains("Max-Age=120"));
     assert!(cookies[0].contains("Domain=company.tld"));
     assert!(cookies[1].starts_with(&format!("{}=;", p.login_state_cookie_name(&login.state))));
@@ -280,11 +279,11 @@ fn rd_single_mode_allows_only_the_external_host() {
     let p = provider(Mode::Single);
     let fallback = "https://app.example/";
     for ok in [
-        "https://app.example/x?y=1",
-        "https://APP.example:443/x",
-        "https://app.example",
+        ("https://app.example/x?y=1", "https://app.example/x?y=1"),
+        ("https://APP.example:443/x", "https://app.example/x"),
+        ("https://app.example", "https://app.example/"),
     ] {
-        assert_eq!(p.validate_rd(Some(ok)), ok, "{ok}");
+        assert_eq!(p.validate_rd(Some(ok.0)), ok.1, "{ok:?}");
     }
     assert_eq!(
         p.validate_rd(Some("/relative?q=1")),
@@ -321,10 +320,13 @@ fn rd_domain_mode_allows_the_domain_on_a_dot_boundary() {
         "https://company.tld/",
         "https://app.company.tld/x",
         "http://deep.app.company.tld:8080/",
-        "https://APP.Company.TLD/",
     ] {
         assert_eq!(p.validate_rd(Some(ok)), ok, "{ok}");
     }
+    assert_eq!(
+        p.validate_rd(Some("https://APP.Company.TLD/")),
+        "https://app.company.tld/"
+    );
     for bad in [
         "https://evil-company.tld/",
         "https://evilcompany.tld/",
@@ -336,24 +338,113 @@ fn rd_domain_mode_allows_the_domain_on_a_dot_boundary() {
         "//app.company.tld/",
     ] {
         assert_eq!(p.validate_rd(Some(bad)), fallback, "{bad:?}");
-        let result = p.validate_rd(Some(bad));
-        let host = Origin::parse(&result).unwrap().host;
+        let result = url::Url::parse(&p.validate_rd(Some(bad))).unwrap();
+        let host = result.host_str().unwrap();
         assert!(host == "company.tld" || host.ends_with(".company.tld"));
     }
 }
 
 #[test]
 fn provider_error_codes_cannot_forge_log_lines() {
-    let error = CallbackError::provider_error(b"access_denied\r\n2026/01/01 [emerg] forged\0\"x\"");
+    let error = CallbackError::provider_error("access_denied\r\n2026/01/01 [emerg] forged\0\"x\"");
     let text = error.to_string();
     assert!(!text.bytes().any(|b| b.is_ascii_control()), "{text:?}");
     assert!(!text.contains('"') || text.starts_with("the provider returned error \""));
     assert_eq!(
-        CallbackError::provider_error(b"access_denied"),
+        CallbackError::provider_error("access_denied"),
         CallbackError::ProviderError("access_denied".into())
     );
     assert_eq!(
-        CallbackError::provider_error(&[b'a'; 200]),
+        CallbackError::provider_error(&"a".repeat(200)),
         CallbackError::ProviderError("a".repeat(64))
     );
+}
+
+/// Every page load without a session starts a login; the browser must never collect more
+/// login-state cookies than it can send.
+#[test]
+fn login_state_cookies_are_bounded_newest_kept() {
+    let p = provider(Mode::Single);
+    let mut jar: Vec<(String, String)> = Vec::new();
+    for i in 0..1000u64 {
+        let LoginStart { cookies, .. } = p
+            .start_login(
+                "https://app.example/page".into(),
+                NOW + i,
+                jar.iter()
+                    .map(|(n, v)| (n.as_str().into(), v.as_str().into())),
+            )
+            .unwrap();
+        for set_cookie in cookies {
+            let (name, value) = cookie_value(&set_cookie);
+            jar.retain(|(n, _)| n != name);
+            if !set_cookie.contains("Max-Age=0") {
+                jar.push((name.to_string(), value.to_string()));
+            }
+        }
+        assert!(
+            jar.len() <= MAX_LOGIN_STATES,
+            "{} cookies after {i} loads",
+            jar.len()
+        );
+        let bytes: usize = jar.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
+        assert!(bytes <= LOGIN_STATE_BUDGET, "{bytes} bytes after {i} loads");
+    }
+    assert_eq!(jar.len(), MAX_LOGIN_STATES);
+    // The jar holds logins in the order they started: the next one clears exactly the
+    // oldest, jar[0].
+    let start = p
+        .start_login(
+            "https://app.example/".into(),
+            NOW + 1000,
+            jar.iter()
+                .map(|(n, v)| (n.as_str().into(), v.as_str().into())),
+        )
+        .unwrap();
+    let cleared: Vec<&str> = start.cookies[1..]
+        .iter()
+        .map(|c| cookie_value(c).0)
+        .collect();
+    assert_eq!(cleared, [jar[0].0.as_str()]);
+}
+
+#[test]
+fn unopenable_or_expired_login_states_are_cleared() {
+    let p = provider(Mode::Single);
+    let (_, old, _) = start_at(&p, "https://app.example/", NOW - 700);
+    let (old_name, old_value) = cookie_value(&old);
+    let bogus_name = format!("{}_login_ffffffffffff", p.cookie_name());
+    let start = p
+        .start_login(
+            "https://app.example/".into(),
+            NOW,
+            [
+                (old_name.into(), old_value.into()),
+                (bogus_name.as_str().into(), "garbage".into()),
+            ]
+            .into_iter(),
+        )
+        .unwrap();
+    assert_eq!(start.cookies.len(), 3);
+    assert!(start.cookies[1..].iter().all(|c| c.contains("Max-Age=0")));
+}
+
+#[test]
+fn long_return_urls_are_capped_so_the_state_cookie_fits() {
+    let p = provider(Mode::Single);
+    let deep = format!(
+        "https://app.example/{}?q={}",
+        "p".repeat(500),
+        "x".repeat(600)
+    );
+    let path_only = format!("https://app.example/{}", "p".repeat(500));
+    assert_eq!(p.validate_rd(Some(&deep)), path_only);
+    let huge = format!("https://app.example/{}", "p".repeat(6000));
+    assert_eq!(p.validate_rd(Some(&huge)), "https://app.example/");
+    let fits = format!("https://app.example/{}", "p".repeat(MAX_RETURN_URL - 20));
+    assert_eq!(p.validate_rd(Some(&fits)), fits);
+    for rd in [deep, huge, fits] {
+        let (_, cookie, _) = start_at(&p, &p.validate_rd(Some(&rd)), NOW);
+        assert!(cookie.len() < 4096, "{} bytes", cookie.len());
+    }
 }

@@ -555,43 +555,46 @@ fn chunk_values_cannot_come_from_look_alike_names() {
 // Cookie header parsing
 // ---------------------------------------------------------------------------------------
 
-fn find<'a>(headers: &[&'a str], name: &str) -> Option<&'a str> {
+fn find(headers: &[&str], name: &str) -> Option<String> {
     let headers: Vec<&[u8]> = headers.iter().map(|h| h.as_bytes()).collect();
-    cookie::find(&headers, name.as_bytes()).map(|v| std::str::from_utf8(v).unwrap())
+    cookie::find(&headers, name).map(|v| v.into_owned())
 }
 
 #[test]
 fn finds_cookies_anywhere_in_the_header() {
     let h = "a=1; b=2; c=3";
-    assert_eq!(find(&[h], "a"), Some("1"));
-    assert_eq!(find(&[h], "b"), Some("2"));
-    assert_eq!(find(&[h], "c"), Some("3"));
-    assert_eq!(find(&[h], "d"), None);
-    assert_eq!(find(&[], "a"), None);
-    assert_eq!(find(&[""], "a"), None);
+    assert_eq!(find(&[h], "a").as_deref(), Some("1"));
+    assert_eq!(find(&[h], "b").as_deref(), Some("2"));
+    assert_eq!(find(&[h], "c").as_deref(), Some("3"));
+    assert_eq!(find(&[h], "d").as_deref(), None);
+    assert_eq!(find(&[], "a").as_deref(), None);
+    assert_eq!(find(&[""], "a").as_deref(), None);
 }
 
 #[test]
 fn tolerates_whitespace_variants() {
-    assert_eq!(find(&["a=1;b=2"], "b"), Some("2"));
-    assert_eq!(find(&["  a=1 ;  b=2  "], "a"), Some("1"));
-    assert_eq!(find(&["  a=1 ;  b=2  "], "b"), Some("2"));
-    assert_eq!(find(&["a=1;\tb=2\t"], "b"), Some("2"));
-    assert_eq!(find(&["a = 1; b= 2"], "a"), Some("1"));
-    assert_eq!(find(&["a = 1; b= 2"], "b"), Some("2"));
-    assert_eq!(find(&[";;a=1;;"], "a"), Some("1"));
-    assert_eq!(find(&["a=1;"], "a"), Some("1"));
+    assert_eq!(find(&["a=1;b=2"], "b").as_deref(), Some("2"));
+    assert_eq!(find(&["  a=1 ;  b=2  "], "a").as_deref(), Some("1"));
+    assert_eq!(find(&["  a=1 ;  b=2  "], "b").as_deref(), Some("2"));
+    assert_eq!(find(&["a=1;\tb=2\t"], "b").as_deref(), Some("2"));
+    assert_eq!(find(&["a = 1; b= 2"], "a").as_deref(), Some("1"));
+    assert_eq!(find(&["a = 1; b= 2"], "b").as_deref(), Some("2"));
+    assert_eq!(find(&[";;a=1;;"], "a").as_deref(), Some("1"));
+    assert_eq!(find(&["a=1;"], "a").as_deref(), Some("1"));
 }
 
 #[test]
 fn strips_double_quotes() {
-    assert_eq!(find(&["a=\"quoted\"; b=2"], "a"), Some("quoted"));
-    assert_eq!(find(&["a= \"quoted\" ; b=2"], "a"), Some("quoted"));
-    assert_eq!(find(&["a=\"\""], "a"), Some(""));
+    assert_eq!(find(&["a=\"quoted\"; b=2"], "a").as_deref(), Some("quoted"));
+    assert_eq!(
+        find(&["a= \"quoted\" ; b=2"], "a").as_deref(),
+        Some("quoted")
+    );
+    assert_eq!(find(&["a=\"\""], "a").as_deref(), Some(""));
     // A lone or unbalanced quote is kept as is.
-    assert_eq!(find(&["a=\""], "a"), Some("\""));
-    assert_eq!(find(&["a=\"x"], "a"), Some("\"x"));
-    assert_eq!(find(&["a=x\""], "a"), Some("x\""));
+    assert_eq!(find(&["a=\""], "a").as_deref(), Some("\""));
+    assert_eq!(find(&["a=\"x"], "a").as_deref(), Some("\"x"));
+    assert_eq!(find(&["a=x\""], "a").as_deref(), Some("x\""));
 
     // A quoted session value, chunked or not.
     let small = seal_session(&key(), NAME, b"tok").unwrap();
@@ -614,8 +617,8 @@ fn strips_double_quotes() {
 
 #[test]
 fn empty_values_are_values() {
-    assert_eq!(find(&["a=; b=2"], "a"), Some(""));
-    assert_eq!(find(&["b=2; a="], "a"), Some(""));
+    assert_eq!(find(&["a=; b=2"], "a").as_deref(), Some(""));
+    assert_eq!(find(&["b=2; a="], "a").as_deref(), Some(""));
     let h = format!("{NAME}=; other=1");
     let v = cookie::session_value(&[h.as_bytes()], NAME).unwrap();
     assert_eq!(v.as_deref(), Some(&b""[..]));
@@ -623,19 +626,19 @@ fn empty_values_are_values() {
 
 #[test]
 fn pairs_without_equals_are_skipped() {
-    assert_eq!(find(&["a; b=2"], "a"), None);
-    assert_eq!(find(&["a; b=2"], "b"), Some("2"));
-    assert_eq!(find(&["a; a=1"], "a"), Some("1"));
-    assert_eq!(find(&["junk;a;=x; a=1"], "a"), Some("1"));
-    assert_eq!(find(&["a"], "a"), None);
-    assert_eq!(find(&["=x"], ""), None);
+    assert_eq!(find(&["a; b=2"], "a").as_deref(), None);
+    assert_eq!(find(&["a; b=2"], "b").as_deref(), Some("2"));
+    assert_eq!(find(&["a; a=1"], "a").as_deref(), Some("1"));
+    assert_eq!(find(&["junk;a;=x; a=1"], "a").as_deref(), Some("1"));
+    assert_eq!(find(&["a"], "a").as_deref(), None);
+    assert_eq!(find(&["=x"], "").as_deref(), None);
 }
 
 #[test]
 fn values_may_contain_equals_and_dots() {
-    assert_eq!(find(&["a=b=c; d=1"], "a"), Some("b=c"));
-    assert_eq!(find(&["x=a=1; a=2"], "a"), Some("2"));
-    assert_eq!(find(&["x=1.2.3; a=2"], "x"), Some("1.2.3"));
+    assert_eq!(find(&["a=b=c; d=1"], "a").as_deref(), Some("b=c"));
+    assert_eq!(find(&["x=a=1; a=2"], "a").as_deref(), Some("2"));
+    assert_eq!(find(&["x=1.2.3; a=2"], "x").as_deref(), Some("1.2.3"));
 }
 
 #[test]
@@ -646,24 +649,24 @@ fn names_match_exactly() {
         "x{NAME}={v}; {NAME}x={v}; {NAME}_1={v}; {}={v}",
         NAME.to_uppercase()
     );
-    assert_eq!(find(&[&h], NAME), None);
+    assert_eq!(find(&[&h], NAME).as_deref(), None);
     assert_eq!(cookie::session_value(&[h.as_bytes()], NAME), Ok(None));
     // The real one is found after look-alikes.
     let h2 = format!("{h}; {NAME}=real");
-    assert_eq!(find(&[&h2], NAME), Some("real"));
+    assert_eq!(find(&[&h2], NAME).as_deref(), Some("real"));
     // A value that contains "NAME=" is not a cookie named NAME.
     let h3 = format!("other={NAME}=evil; foo= {NAME}=evil2");
-    assert_eq!(find(&[&h3], NAME), None);
+    assert_eq!(find(&[&h3], NAME).as_deref(), None);
     // Short names inside longer ones.
-    assert_eq!(find(&["ab=1; b=2"], "b"), Some("2"));
-    assert_eq!(find(&["ab=1; ba=2"], "b"), None);
+    assert_eq!(find(&["ab=1; b=2"], "b").as_deref(), Some("2"));
+    assert_eq!(find(&["ab=1; ba=2"], "b").as_deref(), None);
 }
 
 #[test]
 fn first_occurrence_wins() {
-    assert_eq!(find(&["a=1; a=2"], "a"), Some("1"));
-    assert_eq!(find(&["b=0", "a=1; a=2", "a=3"], "a"), Some("1"));
-    assert_eq!(find(&["b=0", "c=1", "a=3"], "a"), Some("3"));
+    assert_eq!(find(&["a=1; a=2"], "a").as_deref(), Some("1"));
+    assert_eq!(find(&["b=0", "a=1; a=2", "a=3"], "a").as_deref(), Some("1"));
+    assert_eq!(find(&["b=0", "c=1", "a=3"], "a").as_deref(), Some("3"));
 }
 
 #[test]
@@ -672,10 +675,10 @@ fn many_unrelated_cookies() {
         .map(|i| format!("cookie{i}=value{i}.{}", "v".repeat(i % 37)))
         .collect();
     let without = cookies.join("; ");
-    assert_eq!(find(&[&without], NAME), None);
+    assert_eq!(find(&[&without], NAME).as_deref(), None);
     assert_eq!(cookie::session_value(&[without.as_bytes()], NAME), Ok(None));
     assert_eq!(
-        find(&[&without], "cookie499"),
+        find(&[&without], "cookie499").as_deref(),
         Some(&*format!("value499.{}", "v".repeat(499 % 37)))
     );
 

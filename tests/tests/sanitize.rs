@@ -79,10 +79,19 @@ fn names_with_control_bytes_or_surrounding_whitespace_are_refused() {
         let r = ng.send(&Request::get("/").cookies(&session(&hs256(&claims))));
         assert_eq!(r.status, 401, "{claim} {value}: {}", r.text());
         assert_eq!(r.authentik_status(), "invalid", "{claim} {value}");
-        assert_eq!(ng.upstream_count(), 0, "{claim} {value} reached the upstream");
+        assert_eq!(
+            ng.upstream_count(),
+            0,
+            "{claim} {value} reached the upstream"
+        );
     }
     let r = ng.send(&Request::get("/").cookies(&session(&hs256(&claims()))));
-    assert_eq!(r.status, 200, "the same token with clean names: {}", r.text());
+    assert_eq!(
+        r.status,
+        200,
+        "the same token with clean names: {}",
+        r.text()
+    );
 }
 
 #[test]

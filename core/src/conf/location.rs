@@ -17,7 +17,11 @@ pub enum Unauthenticated {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Protection {
     Off,
-    Provider { name: String, file: String, line: usize },
+    Provider {
+        name: String,
+        file: String,
+        line: usize,
+    },
 }
 
 /// One level's settings as written.
@@ -115,7 +119,11 @@ impl LocationSettings {
                         )))
                     }
                 };
-                once(&mut self.unauthenticated, "authentik_unauthenticated", value)
+                once(
+                    &mut self.unauthenticated,
+                    "authentik_unauthenticated",
+                    value,
+                )
             }
             "authentik_set_headers" => {
                 let on = on_off("authentik_set_headers", args)?;
@@ -129,7 +137,9 @@ impl LocationSettings {
                     on,
                 )
             }
-            other => Err(SettingError::Invalid(format!("unknown directive \"{other}\""))),
+            other => Err(SettingError::Invalid(format!(
+                "unknown directive \"{other}\""
+            ))),
         }
     }
 
@@ -144,7 +154,9 @@ impl LocationSettings {
         self.require_values = self.require_values.or(parent.require_values);
         self.unauthenticated = self.unauthenticated.or(parent.unauthenticated);
         self.set_headers = self.set_headers.or(parent.set_headers);
-        self.strip_identity_headers = self.strip_identity_headers.or(parent.strip_identity_headers);
+        self.strip_identity_headers = self
+            .strip_identity_headers
+            .or(parent.strip_identity_headers);
     }
 
     /// Whether `authentik_require` is set at this level (its values are the glue's).
@@ -156,16 +168,13 @@ impl LocationSettings {
     pub fn resolve(&self, providers: &[&str]) -> Result<Location, SettingError> {
         let provider = match &self.protection {
             None | Some(Protection::Off) => None,
-            Some(Protection::Provider { name, file, line }) => Some(
-                providers
-                    .iter()
-                    .position(|p| p == name)
-                    .ok_or_else(|| {
-                        SettingError::Invalid(format!(
-                            "unknown authentik_provider \"{name}\" in {file}:{line}"
-                        ))
-                    })?,
-            ),
+            Some(Protection::Provider { name, file, line }) => {
+                Some(providers.iter().position(|p| p == name).ok_or_else(|| {
+                    SettingError::Invalid(format!(
+                        "unknown authentik_provider \"{name}\" in {file}:{line}"
+                    ))
+                })?)
+            }
         };
         Ok(Location {
             provider,
@@ -188,9 +197,13 @@ mod tests {
     fn inherits_and_resolves() {
         let mut server = LocationSettings::default();
         server.set("authentik", &["app"], AT).unwrap();
-        server.set("authentik_require_group", &["admins"], AT).unwrap();
+        server
+            .set("authentik_require_group", &["admins"], AT)
+            .unwrap();
         let mut location = LocationSettings::default();
-        location.set("authentik_unauthenticated", &["401"], AT).unwrap();
+        location
+            .set("authentik_unauthenticated", &["401"], AT)
+            .unwrap();
         location.inherit(&server);
         let resolved = location.resolve(&["other", "app"]).unwrap();
         assert_eq!(resolved.provider(), Some(1));
@@ -230,7 +243,8 @@ mod tests {
         assert!(!s.resolve(&[]).unwrap().strips_identity_headers());
         assert!(s.resolve(&["app"]).unwrap().strips_identity_headers());
         let mut off = LocationSettings::default();
-        off.set("authentik_strip_identity_headers", &["off"], AT).unwrap();
+        off.set("authentik_strip_identity_headers", &["off"], AT)
+            .unwrap();
         assert!(!off.resolve(&["app"]).unwrap().strips_identity_headers());
     }
 }

@@ -36,21 +36,29 @@ impl MainSettings {
                     })?;
                 let bytes = match bytes {
                     None => DEFAULT_CACHE_BYTES,
-                    Some(text) => units.bytes(text).filter(|&b| b >= 64 << 10).ok_or_else(|| {
-                        SettingError::Invalid(format!(
+                    Some(text) => {
+                        units
+                            .bytes(text)
+                            .filter(|&b| b >= 64 << 10)
+                            .ok_or_else(|| {
+                                SettingError::Invalid(format!(
                             "invalid cache size \"{text}\", expected a size of at least 64k"
                         ))
-                    })?,
+                            })?
+                    }
                 };
                 once(&mut self.cache, "authentik_cache", (entries, bytes))
             }
-            other => Err(SettingError::Invalid(format!("unknown directive \"{other}\""))),
+            other => Err(SettingError::Invalid(format!(
+                "unknown directive \"{other}\""
+            ))),
         }
     }
 
     /// Entries and bytes of each worker's verified-credential cache.
     pub fn cache(&self) -> (usize, usize) {
-        self.cache.unwrap_or((DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_BYTES))
+        self.cache
+            .unwrap_or((DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_BYTES))
     }
 }
 
@@ -63,7 +71,8 @@ mod tests {
     fn cache_sizes() {
         let mut m = MainSettings::default();
         assert_eq!(m.cache(), (DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_BYTES));
-        m.set("authentik_cache", &["500", "1m"], &PlainUnits).unwrap();
+        m.set("authentik_cache", &["500", "1m"], &PlainUnits)
+            .unwrap();
         assert_eq!(m.cache(), (500, 1 << 20));
         assert!(m.set("authentik_cache", &["5"], &PlainUnits).is_err());
         let mut m = MainSettings::default();

@@ -94,7 +94,12 @@ impl Units for PlainUnits {
         let mut number: Option<u64> = None;
         for c in text.chars() {
             if let Some(digit) = c.to_digit(10) {
-                number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(u64::from(digit))?);
+                number = Some(
+                    number
+                        .unwrap_or(0)
+                        .checked_mul(10)?
+                        .checked_add(u64::from(digit))?,
+                );
                 continue;
             }
             let unit = match c {

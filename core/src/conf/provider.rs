@@ -8,8 +8,8 @@ use crate::cookie::CookieAttributes;
 use crate::identity::BasicAuthAttributes;
 use crate::keys::{Algorithm, KeySet};
 use crate::provider::{
-    default_cookie_name, Mode, Provider, DEFAULT_LEEWAY_SECS, DEFAULT_META_OUTPOST,
-    DEFAULT_SCOPES, MAX_LEEWAY_SECS, MIN_COOKIE_SECRET_BYTES,
+    default_cookie_name, Mode, Provider, DEFAULT_LEEWAY_SECS, DEFAULT_META_OUTPOST, DEFAULT_SCOPES,
+    MAX_LEEWAY_SECS, MIN_COOKIE_SECRET_BYTES,
 };
 use crate::sanitize::is_cookie_name;
 use crate::seal::SealKey;
@@ -77,7 +77,9 @@ impl ProviderSettings {
     /// A new block named `name`: not empty and not `off`.
     pub fn new(name: &str) -> Result<ProviderSettings, SettingError> {
         if name.is_empty() || name == "off" {
-            return Err(SettingError::Invalid(format!("invalid provider name \"{name}\"")));
+            return Err(SettingError::Invalid(format!(
+                "invalid provider name \"{name}\""
+            )));
         }
         Ok(ProviderSettings {
             name: name.to_string(),
@@ -96,7 +98,10 @@ impl ProviderSettings {
         args: &[&str],
         units: &dyn Units,
     ) -> Result<Vec<Warning>, SettingError> {
-        let Some(&name) = SETTINGS[..SETTINGS.len() - 1].iter().find(|&&s| s == setting) else {
+        let Some(&name) = SETTINGS[..SETTINGS.len() - 1]
+            .iter()
+            .find(|&&s| s == setting)
+        else {
             return Err(SettingError::Unknown(setting.to_string()));
         };
         let mut warnings = Vec::new();
@@ -134,7 +139,9 @@ impl ProviderSettings {
                 once(&mut self.external_host, name, host)?
             }
             "cookie_domain" => {
-                let domain = one(name, args)?.trim_start_matches('.').to_ascii_lowercase();
+                let domain = one(name, args)?
+                    .trim_start_matches('.')
+                    .to_ascii_lowercase();
                 let valid = !domain.is_empty()
                     && domain
                         .bytes()
@@ -150,7 +157,9 @@ impl ProviderSettings {
             "cookie_name" => {
                 let value = one(name, args)?;
                 if !is_cookie_name(value) {
-                    return Err(SettingError::Invalid(format!("invalid cookie_name \"{value}\"")));
+                    return Err(SettingError::Invalid(format!(
+                        "invalid cookie_name \"{value}\""
+                    )));
                 }
                 once(&mut self.cookie_name, name, value.to_string())?
             }
@@ -266,7 +275,11 @@ impl ProviderSettings {
         Ok(warnings)
     }
 
-    fn set_client_secret(&mut self, name: &'static str, secret: Vec<u8>) -> Result<(), SettingError> {
+    fn set_client_secret(
+        &mut self,
+        name: &'static str,
+        secret: Vec<u8>,
+    ) -> Result<(), SettingError> {
         if self.client_secret.is_some() {
             return Err(SettingError::Invalid(format!(
                 "\"{name}\" is duplicate (the value or the file may be set once)"
@@ -276,7 +289,11 @@ impl ProviderSettings {
         Ok(())
     }
 
-    fn set_cookie_secret(&mut self, name: &'static str, secret: Vec<u8>) -> Result<(), SettingError> {
+    fn set_cookie_secret(
+        &mut self,
+        name: &'static str,
+        secret: Vec<u8>,
+    ) -> Result<(), SettingError> {
         if secret.len() < MIN_COOKIE_SECRET_BYTES {
             return Err(SettingError::Invalid(format!(
                 "cookie_secret must be at least {MIN_COOKIE_SECRET_BYTES} bytes, got {}",
@@ -303,7 +320,9 @@ impl ProviderSettings {
         let cookie_secret = self
             .cookie_secret
             .ok_or_else(|| required("cookie_secret\" or \"cookie_secret_file"))?;
-        let external_host = self.external_host.ok_or_else(|| required("external_host"))?;
+        let external_host = self
+            .external_host
+            .ok_or_else(|| required("external_host"))?;
         let external_url = absolute_url("external_host", &external_host)?;
         let external_host = external_host.trim_end_matches('/').to_string();
         let mode = self.mode.unwrap_or_default();
@@ -331,8 +350,12 @@ impl ProviderSettings {
                 self.name
             )));
         }
-        let keys = KeySet::new(&client_secret, self.jwks.as_deref(), self.algorithms.as_deref())
-            .map_err(|e| SettingError::Invalid(format!("invalid jwks_file or algorithms: {e}")))?;
+        let keys = KeySet::new(
+            &client_secret,
+            self.jwks.as_deref(),
+            self.algorithms.as_deref(),
+        )
+        .map_err(|e| SettingError::Invalid(format!("invalid jwks_file or algorithms: {e}")))?;
         let min_hmac = keys
             .algorithms()
             .iter()
@@ -434,7 +457,10 @@ fn absolute_url(setting: &str, text: &str) -> Result<Url, SettingError> {
             "\"{setting}\" must be an absolute http or https URL: \"{text}\""
         ))
     };
-    if text.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'\\') {
+    if text
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\')
+    {
         return Err(bad());
     }
     let url = Url::parse(text).map_err(|_| bad())?;
@@ -487,15 +513,24 @@ mod tests {
     }
 
     fn error(extra: &[(&str, &[&str])]) -> String {
-        build(extra).err().map(|e| e.to_string()).unwrap_or_default()
+        build(extra)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
     }
 
     #[test]
     fn build_fills_defaults() {
         let (p, warnings) = build(&[]).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(p.authorize_url, "https://auth.example/application/o/authorize/");
-        assert_eq!(p.end_session_url, "https://auth.example/application/o/app/end-session/");
+        assert_eq!(
+            p.authorize_url,
+            "https://auth.example/application/o/authorize/"
+        );
+        assert_eq!(
+            p.end_session_url,
+            "https://auth.example/application/o/app/end-session/"
+        );
         assert_eq!(p.meta_jwks, "https://auth.example/application/o/app/jwks/");
         assert_eq!(p.external_host, "https://app.example");
         assert!(p.cookies.secure);
@@ -512,7 +547,9 @@ mod tests {
             ("bearer", "on"),
             ("issuer", "https://auth.example/application/o/app/"),
         ] {
-            let e = settings(&[(name, &[value]), (name, &[value])]).err().unwrap();
+            let e = settings(&[(name, &[value]), (name, &[value])])
+                .err()
+                .unwrap();
             assert_eq!(e, SettingError::Duplicate(name), "{name}");
         }
     }
@@ -524,17 +561,45 @@ mod tests {
             ("cookie_domain", vec!["a tld"], "invalid cookie_domain"),
             ("cookie_domain", vec!["a\u{7}tld"], "invalid cookie_domain"),
             ("end_session_url", vec!["foo"], "absolute http or https URL"),
-            ("authorize_url", vec!["javascript:alert(1)"], "absolute http or https URL"),
-            ("authorize_url", vec!["https://u@auth/"], "absolute http or https URL"),
-            ("external_host", vec!["https://app.example/x"], "without a path"),
-            ("external_host", vec!["https://app.example/?q"], "without a path"),
-            ("external_host", vec!["https://app.example/#f"], "without a path"),
-            ("issuer", vec!["https://auth.example/application/o/app"], "must end with \"/\""),
+            (
+                "authorize_url",
+                vec!["javascript:alert(1)"],
+                "absolute http or https URL",
+            ),
+            (
+                "authorize_url",
+                vec!["https://u@auth/"],
+                "absolute http or https URL",
+            ),
+            (
+                "external_host",
+                vec!["https://app.example/x"],
+                "without a path",
+            ),
+            (
+                "external_host",
+                vec!["https://app.example/?q"],
+                "without a path",
+            ),
+            (
+                "external_host",
+                vec!["https://app.example/#f"],
+                "without a path",
+            ),
+            (
+                "issuer",
+                vec!["https://auth.example/application/o/app"],
+                "must end with \"/\"",
+            ),
             ("leeway", vec!["1h"], "more than 300s"),
             ("leeway", vec!["x"], "invalid leeway"),
             ("skip_path", vec!["(unclosed"], "invalid skip_path regex"),
             ("bearer", vec!["yes"], "must be \"on\" or \"off\""),
-            ("issuerr", vec!["x"], "unknown authentik_provider setting \"issuerr\""),
+            (
+                "issuerr",
+                vec!["x"],
+                "unknown authentik_provider setting \"issuerr\"",
+            ),
         ];
         for (name, args, message) in cases {
             let mut s = ProviderSettings::new("app").unwrap();
@@ -556,7 +621,12 @@ mod tests {
         assert!(warnings[0].0.contains("ignored in single mode"));
         let mut short = base();
         short[2] = ("client_secret", &["short-secret"]);
-        let e = settings(&short).unwrap().build(0).err().unwrap().to_string();
+        let e = settings(&short)
+            .unwrap()
+            .build(0)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("needs at least 32"), "{e}");
     }
 
