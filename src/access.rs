@@ -25,7 +25,7 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
     // SAFETY: `cf` is valid during postconfiguration.
     let cf_ref = unsafe { &*cf };
     if let Some(main) = Module::main_conf(cf_ref) {
-        for site in main.token_requests.iter().filter(|s| !s.found.get()) {
+        if let Some(site) = main.token_requests.iter().find(|s| !s.found.get()) {
             ngx::ngx_log_error!(
                 NGX_LOG_EMERG,
                 cf_ref.log,

@@ -30,8 +30,8 @@ impl<'r> HttpRequest<'r> {
     /// # Safety
     /// `r` must be a live request for the lifetime `'r`.
     pub unsafe fn from_raw(r: *mut ngx_http_request_t) -> HttpRequest<'r> {
-        // SAFETY: guaranteed by the caller; `Request` is a transparent wrapper.
         HttpRequest {
+            // SAFETY: guaranteed by the caller; `Request` is a transparent wrapper.
             request: unsafe { Request::from_ngx_http_request(r) },
         }
     }

@@ -19,8 +19,10 @@ struct Entry<V> {
     cost: usize,
 }
 
+type Entries<V> = LruCache<Box<[u8]>, Entry<V>, BuildHasherDefault<WordHasher>>;
+
 pub struct TokenCache<V> {
-    entries: Option<LruCache<Box<[u8]>, Entry<V>, BuildHasherDefault<WordHasher>>>,
+    entries: Option<Entries<V>>,
     max_bytes: usize,
     bytes: usize,
 }

@@ -52,18 +52,13 @@ impl NumericDate {
 }
 
 /// A member that may have any JSON type: only strings and times are read.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub enum Member<T> {
+    #[default]
     Absent,
     Value(T),
     /// Present, with another JSON type.
     Other,
-}
-
-impl<T> Default for Member<T> {
-    fn default() -> Self {
-        Member::Absent
-    }
 }
 
 impl<T> Member<T> {

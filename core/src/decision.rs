@@ -108,7 +108,7 @@ impl Grant {
                     .iter()
                     .any(|(later, _)| later.lowercase == name.lowercase);
                 let is_authorization = &*name.lowercase == AUTHORIZATION.lowercase();
-                !replaced_later && !(basic.is_some() && is_authorization)
+                !(replaced_later || basic.is_some() && is_authorization)
             })
             .map(|(_, (name, value))| UpstreamHeader {
                 name: &name.name,

@@ -37,6 +37,12 @@ impl IdentityError {
     }
 }
 
+/// A `$authentik_claim_*` rendered once: the claim's name and its value, if present.
+type Rendered = (Box<str>, Option<Rc<str>>);
+
+/// `additionalHeaders` kept (name, value), and the names refused.
+type AdditionalHeaders = (Vec<(DynamicName, Box<str>)>, Vec<Box<str>>);
+
 /// The identity of one verified token. Values are sanitised: no control bytes.
 #[derive(Debug)]
 pub struct Identity {
@@ -60,7 +66,7 @@ pub struct Identity {
     refused: Box<[Box<str>]>,
     basic: Option<Box<str>>,
     payload: Box<[u8]>,
-    rendered: RefCell<Vec<(Box<str>, Option<Rc<str>>)>>,
+    rendered: RefCell<Vec<Rendered>>,
 }
 
 impl Identity {
@@ -216,7 +222,7 @@ impl Identity {
 /// As authentik's Rust outpost: strings raw, null empty, anything else as JSON text. Names
 /// that are not header names or contain `_` are dropped; names that would change how the
 /// request is read are refused (and reported).
-fn additional_headers(attrs: &Map<String, Value>) -> (Vec<(DynamicName, Box<str>)>, Vec<Box<str>>) {
+fn additional_headers(attrs: &Map<String, Value>) -> AdditionalHeaders {
     let Some(headers) = attrs.get("additionalHeaders").and_then(Value::as_object) else {
         return Default::default();
     };

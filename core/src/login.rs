@@ -198,7 +198,7 @@ impl Provider {
                 None => cookies.push(self.cookies.clear(&cookie)),
             }
         }
-        existing.sort_by(|a, b| b.0.cmp(&a.0));
+        existing.sort_by_key(|entry| std::cmp::Reverse(entry.0));
         let mut budget = LOGIN_STATE_BUDGET.saturating_sub(name.len() + sealed.len() + 1);
         for (index, (_, cookie, len)) in existing.iter().enumerate() {
             let size = cookie.len() + len + 1;

@@ -90,6 +90,16 @@ impl Provider {
         &self.meta_app
     }
 
+    /// `external_host`, without a trailing slash.
+    pub fn external_host(&self) -> &str {
+        &self.external_host
+    }
+
+    /// `cookie_domain` (domain mode only).
+    pub fn cookie_domain(&self) -> Option<&str> {
+        self.cookie_domain.as_deref()
+    }
+
     pub fn end_session_url(&self) -> &str {
         &self.end_session_url
     }

@@ -2,7 +2,9 @@
 //! `Identity` built from arbitrary claims. No value may hold a control byte (C0 except TAB,
 //! or DEL): username, groups, entitlements, email, name, uid, jwt, every group name, every
 //! `$authentik_claim_*` rendering, every additional header (whose names must also be valid
-//! header names, without `_`, never `X-authentik-*`), and the Basic authorization.
+//! header names, without `_`, never `X-authentik-*` or a refused name), and the Basic
+//! authorization. An identity is refused exactly when a name claim (`preferred_username`,
+//! `sub`, `email`, a group) has a control character or surrounding whitespace.
 //! Input: first byte 0 = raw text for sanitize; 1 = claims as raw JSON bytes; else
 //! structured claims.
 #![no_main]
@@ -10,9 +12,13 @@
 use std::borrow::Cow;
 
 use arbitrary::{Arbitrary, Unstructured};
+use authentik_core::claims::Claims;
+use authentik_core::fields::Field;
+use authentik_core::headers::refused_additional_header;
 use authentik_core::identity::{BasicAuthAttributes, Identity};
-use authentik_core::sanitize::{is_authentik_header, is_control, is_header_name, sanitize};
-use authentik_core::token::Claims;
+use authentik_core::sanitize::{
+    is_authentik_header, is_control, is_header_name, names_one_user, sanitize,
+};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use fuzz_support::{JsonGen, KeyGen};
@@ -60,28 +66,51 @@ struct Structured {
 
 fn check_identity(claims: Map<String, Value>, raw_token: &[u8], basic: &BasicAuthAttributes) {
     let names: Vec<String> = claims.keys().cloned().collect();
-    let id = Identity::from_claims(Claims(claims), raw_token, 1, basic);
-    for (what, v) in [
-        ("username", &id.username),
-        ("groups", &id.groups),
-        ("entitlements", &id.entitlements),
-        ("email", &id.email),
-        ("name", &id.name),
-        ("uid", &id.uid),
-        ("jwt", &id.jwt),
+    let ambiguous = ["preferred_username", "sub", "email"]
+        .iter()
+        .filter_map(|c| claims.get(*c).and_then(Value::as_str))
+        .chain(
+            claims
+                .get("groups")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str),
+        )
+        .any(|v| !names_one_user(v));
+    let payload = serde_json::to_vec(&claims).unwrap();
+    let parsed = Claims::parse(&payload).expect("a serialized map parses");
+    let id = match Identity::from_claims(&parsed, &payload, raw_token, 1, basic) {
+        Ok(id) => id,
+        Err(_) => {
+            assert!(ambiguous, "refused an identity whose names are clean");
+            return;
+        }
+    };
+    assert!(!ambiguous, "accepted an ambiguous user name");
+    for field in [
+        Field::Username,
+        Field::Groups,
+        Field::Entitlements,
+        Field::Email,
+        Field::Name,
+        Field::Uid,
+        Field::Jwt,
     ] {
-        clean(what, v);
+        clean(&format!("{field:?}"), id.field(field).unwrap());
     }
+    let groups = id.field(Field::Groups).unwrap();
     for g in id.group_names() {
         clean("group name", g);
-        assert!(!g.contains('|') || id.groups.contains(g.as_str()));
+        assert!(groups.contains(&**g));
     }
     for n in names.iter().chain(["absent".to_string()].iter()) {
         if let Some(v) = id.claim(n) {
             clean("claim", &v);
         }
     }
-    for (name, value) in &id.additional_headers {
+    for (name, value) in id.additional_headers() {
+        let name = &*name.name;
         assert!(
             is_header_name(name) && !name.contains('_'),
             "header name {name:?}"
@@ -91,9 +120,13 @@ fn check_identity(claims: Map<String, Value>, raw_token: &[u8], basic: &BasicAut
             !is_authentik_header(name.as_bytes()),
             "shadows X-authentik: {name:?}"
         );
+        assert!(
+            !refused_additional_header(name),
+            "refused name set: {name:?}"
+        );
         clean("additional header", value);
     }
-    if let Some(basic) = &id.basic_authorization {
+    if let Some(basic) = id.basic_authorization() {
         clean("basic", basic);
         let b64 = basic.strip_prefix("Basic ").expect("Basic scheme");
         let decoded = STANDARD.decode(b64).expect("base64 credentials");

@@ -8,23 +8,19 @@
 
 use arbitrary::Arbitrary;
 use authentik_core::login::{CallbackError, LOGIN_STATE_TTL_SECS};
-use authentik_core::provider::{Mode, Provider, ProviderConfig};
-use authentik_core::seal;
-use authentik_core::url::query_arg;
-use fuzz_support::{provider, provider_config, JsonGen, COOKIE_SECRET_B, EXTERNAL_SINGLE, NOW};
+use authentik_core::provider::{Mode, Provider};
+use authentik_core::redirect::query_arg;
+use authentik_core::seal::{self, SealKey};
+use fuzz_support::{
+    provider, provider_with, JsonGen, COOKIE_SECRET_A, COOKIE_SECRET_B, EXTERNAL_SINGLE, NOW,
+};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 use std::sync::LazyLock;
 
 static P: LazyLock<Provider> = LazyLock::new(|| provider(Mode::Single, EXTERNAL_SINGLE, None));
-static OTHER: LazyLock<Provider> = LazyLock::new(|| {
-    ProviderConfig {
-        cookie_secret: Some(COOKIE_SECRET_B.to_vec()),
-        ..provider_config(Mode::Single, EXTERNAL_SINGLE, None)
-    }
-    .build(1)
-    .unwrap()
-});
+static OTHER: LazyLock<Provider> =
+    LazyLock::new(|| provider_with(Mode::Single, EXTERNAL_SINGLE, None, COOKIE_SECRET_B, 1));
 
 #[derive(Arbitrary, Debug)]
 enum Field {
@@ -133,7 +129,11 @@ fuzz_target!(|input: Input| {
                 }
             };
             let name = p.login_state_cookie_name(&name_state);
-            let Ok(sealed) = seal::seal(&p.login_state_key, &name, &plain) else {
+            let Ok(sealed) = seal::seal(
+                &SealKey::derive(COOKIE_SECRET_A, "login-state"),
+                &name,
+                &plain,
+            ) else {
                 return;
             };
             let r = p.open_login_state(&state, Some(sealed.as_bytes()), now);
@@ -152,7 +152,12 @@ fuzz_target!(|input: Input| {
                 (Err(_), true) => panic!("a valid login state did not open: {r:?}"),
             }
             // The session key never opens a login state.
-            assert!(seal::open(&p.session_key, &name, sealed.as_bytes()).is_err());
+            assert!(seal::open(
+                &SealKey::derive(COOKIE_SECRET_A, "session"),
+                &name,
+                sealed.as_bytes()
+            )
+            .is_err());
         }
         Input::RoundTrip {
             rd,
@@ -160,10 +165,13 @@ fuzz_target!(|input: Input| {
             other_state,
             tamper,
         } => {
-            let (location, set_cookie) = p.start_login(rd.clone(), NOW).expect("start_login");
+            let start = p
+                .start_login(rd.clone(), NOW, std::iter::empty())
+                .expect("start_login");
+            let (location, set_cookie) = (start.location, start.cookies[0].clone());
             let query = location.split_once('?').expect("query").1.as_bytes();
-            let state = String::from_utf8(query_arg(query, "state").unwrap()).unwrap();
-            let challenge = String::from_utf8(query_arg(query, "code_challenge").unwrap()).unwrap();
+            let state = query_arg(query, "state").unwrap();
+            let challenge = query_arg(query, "code_challenge").unwrap();
             let pair = set_cookie.split(';').next().unwrap();
             let (name, value) = pair.split_once('=').unwrap();
             assert_eq!(name, p.login_state_cookie_name(&state));
@@ -180,7 +188,7 @@ fuzz_target!(|input: Input| {
                 let body = p.token_request_body("code", &login);
                 assert_eq!(
                     query_arg(body.as_bytes(), "code_verifier").unwrap(),
-                    login.code_verifier.as_bytes()
+                    login.code_verifier
                 );
             } else {
                 assert_eq!(r, Err(CallbackError::StateExpired));

@@ -3,12 +3,16 @@
 //! checks). Input: `header JSON \0 payload JSON`, or only the payload (header
 //! `{"alg":"HS256"}`). Oracle: a real JSON parse. Accepted iff both parts parse, nest at most
 //! MAX_JSON_DEPTH, the header is `alg: "HS256"` with a string or no `kid` and no `crit`, the
-//! payload is an object and its claims are valid. A depth over the limit must be `TooDeep`.
+//! payload is an object and its claims are valid, and neither part has a member name twice
+//! in one object. A depth over the limit must be `TooDeep`; a duplicate name in an otherwise
+//! acceptable header, or in a payload behind a good header, `DuplicateMember`.
 #![no_main]
 
 use authentik_core::keys::Algorithm;
 use authentik_core::token::{TokenError, MAX_JSON_DEPTH};
-use fuzz_support::{b64, claims_valid, json_depth, sign, Signer, LEEWAY, NOW, VERIFIER_A};
+use fuzz_support::{
+    b64, claims_valid, has_duplicate_names, json_depth, sign, Signer, LEEWAY, NOW, VERIFIER_A,
+};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 
@@ -20,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
     let message = format!("{}.{}", b64(header), b64(payload));
     let sig = sign(Signer::HmacA, Algorithm::HS256, message.as_bytes()).unwrap();
     let token = format!("{message}.{}", b64(&sig));
-    let verdict = VERIFIER_A.verifier.verify(token.as_bytes(), NOW);
+    let verdict = VERIFIER_A
+        .verifier
+        .verify(token.as_bytes(), NOW, |_, payload| {
+            serde_json::from_slice::<Map<String, Value>>(payload).expect("a verified payload")
+        });
 
     let parsed_header = serde_json::from_slice::<Value>(header).ok();
     let parsed_payload = serde_json::from_slice::<Value>(payload).ok();
@@ -46,8 +54,21 @@ fuzz_target!(|data: &[u8]| {
                 && h.get("kid").is_none_or(Value::is_string)
                 && !h.contains_key("crit")
         });
+    let header_dup = has_duplicate_names(header) == Some(true);
+    let payload_dup = has_duplicate_names(payload) == Some(true);
+    if header_dup && parsed_header.as_ref().is_some_and(Value::is_object) {
+        assert_eq!(verdict.unwrap_err(), TokenError::DuplicateMember);
+        return;
+    }
+    if header_ok && payload_dup && parsed_payload.as_ref().is_some_and(Value::is_object) {
+        assert_eq!(verdict.unwrap_err(), TokenError::DuplicateMember);
+        return;
+    }
     let claims = parsed_payload.as_ref().and_then(Value::as_object);
-    let expected = header_ok && claims.is_some_and(|c| claims_valid(c, NOW, LEEWAY));
+    let expected = header_ok
+        && !header_dup
+        && !payload_dup
+        && claims.is_some_and(|c| claims_valid(c, NOW, LEEWAY));
     assert_eq!(
         verdict.is_ok(),
         expected,
@@ -56,6 +77,6 @@ fuzz_target!(|data: &[u8]| {
         String::from_utf8_lossy(payload)
     );
     if let Ok(c) = verdict {
-        assert_eq!(Some(&c.0), claims);
+        assert_eq!(Some(&c), claims);
     }
 });

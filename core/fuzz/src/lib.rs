@@ -7,8 +7,9 @@
 use std::sync::LazyLock;
 
 use arbitrary::Arbitrary;
+use authentik_core::conf::{PlainUnits, ProviderSettings};
 use authentik_core::keys::{Algorithm, KeySet};
-use authentik_core::provider::{Mode, Provider, ProviderConfig};
+use authentik_core::provider::{Mode, Provider};
 use authentik_core::token::Verifier;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -444,27 +445,117 @@ pub const EXTERNAL_SINGLE_PORT: &str = "http://app.example:8080";
 pub const EXTERNAL_DOMAIN: &str = "https://auth.company.tld";
 pub const COOKIE_DOMAIN: &str = "company.tld";
 
-pub fn provider_config(
+/// A provider as an `authentik_provider` block with these settings would build it.
+pub fn provider_with(
     mode: Mode,
     external_host: &str,
     cookie_domain: Option<&str>,
-) -> ProviderConfig {
-    ProviderConfig {
-        issuer: Some(ISS.into()),
-        client_id: Some(AUD.into()),
-        client_secret: Some(SECRET_A.to_vec()),
-        cookie_secret: Some(COOKIE_SECRET_A.to_vec()),
-        external_host: Some(external_host.into()),
-        mode: Some(mode),
-        cookie_domain: cookie_domain.map(Into::into),
-        token_request: Some("/_authentik_token".into()),
-        leeway_secs: Some(LEEWAY),
-        ..ProviderConfig::new("app")
+    cookie_secret: &[u8],
+    id: u32,
+) -> Provider {
+    let mut settings = ProviderSettings::new("app").expect("name");
+    let secret = String::from_utf8_lossy(SECRET_A).into_owned();
+    let cookie_secret = String::from_utf8_lossy(cookie_secret).into_owned();
+    let leeway = format!("{LEEWAY}s");
+    let mut lines = vec![
+        ("issuer", ISS),
+        ("client_id", AUD),
+        ("client_secret", secret.as_str()),
+        ("cookie_secret", cookie_secret.as_str()),
+        ("external_host", external_host),
+        ("token_request", "/_authentik_token"),
+        ("leeway", leeway.as_str()),
+    ];
+    if mode == Mode::Domain {
+        lines.push(("mode", "domain"));
     }
+    if let Some(domain) = cookie_domain {
+        lines.push(("cookie_domain", domain));
+    }
+    for (name, value) in lines {
+        settings.set(name, &[value], &PlainUnits).expect(name);
+    }
+    settings.build(id).expect("fuzz provider").0
 }
 
 pub fn provider(mode: Mode, external_host: &str, cookie_domain: Option<&str>) -> Provider {
-    provider_config(mode, external_host, cookie_domain)
-        .build(0)
-        .expect("fuzz provider")
+    provider_with(mode, external_host, cookie_domain, COOKIE_SECRET_A, 0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Duplicate member names
+
+/// Whether `json` holds an object with a member name twice, at any depth: a JSON tree kept
+/// with every member (serde_json's own `Value` keeps only the last), then a sorted
+/// comparison of each object's names. `None` when it is not JSON.
+pub fn has_duplicate_names(json: &[u8]) -> Option<bool> {
+    use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
+
+    enum Tree {
+        Leaf,
+        List(Vec<Tree>),
+        Object(Vec<(String, Tree)>),
+    }
+
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Tree;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Tree, E> {
+            Ok(Tree::Leaf)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Tree, E> {
+            Ok(Tree::Leaf)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Tree, E> {
+            Ok(Tree::Leaf)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Tree, E> {
+            Ok(Tree::Leaf)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Tree, E> {
+            Ok(Tree::Leaf)
+        }
+        fn visit_unit<E>(self) -> Result<Tree, E> {
+            Ok(Tree::Leaf)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tree, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(Seed)? {
+                items.push(item);
+            }
+            Ok(Tree::List(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tree, A::Error> {
+            let mut members = Vec::new();
+            while let Some(key) = map.next_key::<String>()? {
+                members.push((key, map.next_value_seed(Seed)?));
+            }
+            Ok(Tree::Object(members))
+        }
+    }
+    struct Seed;
+    impl<'de> serde::de::DeserializeSeed<'de> for Seed {
+        type Value = Tree;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Tree, D::Error> {
+            d.deserialize_any(V)
+        }
+    }
+    fn duplicates(tree: &Tree) -> bool {
+        match tree {
+            Tree::Leaf => false,
+            Tree::List(items) => items.iter().any(duplicates),
+            Tree::Object(members) => {
+                let mut names: Vec<&String> = members.iter().map(|(n, _)| n).collect();
+                names.sort();
+                names.windows(2).any(|w| w[0] == w[1]) || members.iter().any(|(_, v)| duplicates(v))
+            }
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let tree = serde::de::DeserializeSeed::deserialize(Seed, &mut de).ok()?;
+    de.end().ok()?;
+    Some(duplicates(&tree))
 }
