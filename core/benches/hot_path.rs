@@ -375,9 +375,19 @@ fn routines(st: &State) -> Vec<Routine<'_>> {
     out
 }
 
+/// Run `routine` `count` times: the one function callgrind counts in (`--toggle-collect`), so
+/// set-up, and aws-lc's one-time entropy gathering (jitter measurements whose length varies
+/// from run to run), are not counted.
+#[inline(never)]
+fn measured(routine: &mut dyn FnMut(), count: u64) {
+    for _ in 0..count {
+        routine();
+    }
+}
+
 /// `HOT_PATH_COUNT=NAME:N` runs routine NAME N times and exits, for counting instructions:
-/// `valgrind --tool=callgrind` of N and of 0 runs, difference / N, is the routine's
-/// instruction count, which a busy machine does not disturb. Otherwise: criterion.
+/// callgrind's count inside `measured`, divided by N, is the routine's instruction count,
+/// which a busy machine does not disturb. Otherwise: criterion.
 fn main() {
     let st = state();
     let mut routines = routines(&st);
@@ -388,9 +398,7 @@ fn main() {
             .iter_mut()
             .find(|(n, _)| n == name)
             .unwrap_or_else(|| panic!("no routine {name}"));
-        for _ in 0..count {
-            routine();
-        }
+        measured(routine, count);
         return;
     }
     let mut c = Criterion::default()

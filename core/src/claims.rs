@@ -134,7 +134,8 @@ impl<'a> Claims<'a> {
     }
 }
 
-/// Names of one object seen so far; a linear scan while small.
+/// Names of one object seen so far: a linear scan while small (a token's objects have a few
+/// dozen members at most), a hash set beyond.
 #[derive(Default)]
 struct SeenNames<'a> {
     small: Vec<Cow<'a, str>>,
@@ -145,7 +146,7 @@ impl<'a> SeenNames<'a> {
     fn insert<E: de::Error>(&mut self, name: Cow<'a, str>) -> Result<(), E> {
         let fresh = match &mut self.large {
             Some(set) => set.insert(name),
-            None if self.small.len() < 16 => {
+            None if self.small.len() < 64 => {
                 let fresh = !self.small.contains(&name);
                 self.small.push(name);
                 fresh

@@ -16,36 +16,105 @@ use crate::session::MAX_CHUNKS;
 pub fn pairs<'h, 'a: 'h>(
     headers: &'h [&'a [u8]],
 ) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> + 'h {
-    headers.iter().flat_map(|&header| {
-        let text = String::from_utf8_lossy(header);
-        let borrowed = matches!(text, Cow::Borrowed(_));
-        Cookie::split_parse(text).filter_map(move |parsed| {
-            let cookie = parsed.ok()?;
-            Some(match (borrowed, cookie.name_raw(), cookie.value_raw()) {
-                (true, Some(name), Some(value)) => {
-                    (Cow::Borrowed(name), unquote(Cow::Borrowed(value)))
-                }
-                _ => (
-                    Cow::Owned(cookie.name().to_owned()),
-                    unquote(Cow::Owned(cookie.value().to_owned())),
-                ),
-            })
+    named(headers, "").filter_map(|(name, value)| Some((text(name)?, text(value)?)))
+}
+
+fn text(bytes: Cow<'_, [u8]>) -> Option<Cow<'_, str>> {
+    match bytes {
+        Cow::Borrowed(b) => std::str::from_utf8(b).ok().map(Cow::Borrowed),
+        Cow::Owned(b) => String::from_utf8(b).ok().map(Cow::Owned),
+    }
+}
+
+/// The pairs whose name starts with `prefix`, as bytes. A pair is one `;`-separated piece of
+/// a header (found with `memchr`). An ASCII piece is split at its first `=` and trimmed here;
+/// any other goes through `cookie::Cookie::parse`. The session cookie is read on every
+/// request, and handing the `cookie` crate whole headers, or even the session's 1.3 KB
+/// piece, costs several times this lookup (BENCHMARKS.md, "Cookies"). The `cookie_find` fuzz
+/// target checks that both paths read the documented syntax.
+pub fn named<'h, 'a: 'h>(
+    headers: &'h [&'a [u8]],
+    prefix: &'h str,
+) -> impl Iterator<Item = (Cow<'a, [u8]>, Cow<'a, [u8]>)> + 'h {
+    headers.iter().flat_map(move |&header| {
+        let mut start = 0;
+        let mut ends = memchr::memchr_iter(b';', header).chain(std::iter::once(header.len()));
+        std::iter::from_fn(move || loop {
+            let end = ends.next()?;
+            let piece = &header[start..end];
+            start = end + 1;
+            let name_start = piece
+                .iter()
+                .position(|&b| !is_space(b))
+                .unwrap_or(piece.len());
+            let rest = &piece[name_start..];
+            // Non-ASCII at the start may be Unicode whitespace, which the parser trims too.
+            if !rest.starts_with(prefix.as_bytes()) && rest.first().is_none_or(|&b| b < 0x80) {
+                continue;
+            }
+            if let Some(pair) = parse_pair(piece) {
+                return Some(pair);
+            }
         })
     })
 }
 
-fn unquote(value: Cow<'_, str>) -> Cow<'_, str> {
-    let quoted = value.len() >= 2 && value.starts_with('"') && value.ends_with('"');
+fn parse_pair(piece: &[u8]) -> Option<(Cow<'_, [u8]>, Cow<'_, [u8]>)> {
+    if piece.is_ascii() {
+        let eq = memchr::memchr(b'=', piece)?;
+        let name = trim(&piece[..eq]);
+        if name.is_empty() {
+            return None;
+        }
+        return Some((
+            Cow::Borrowed(name),
+            unquote(Cow::Borrowed(trim(&piece[eq + 1..]))),
+        ));
+    }
+    let text = String::from_utf8_lossy(piece);
+    let cookie = Cookie::parse(text.trim()).ok()?;
+    let (name, value) = (
+        cookie.name().as_bytes().to_vec(),
+        cookie.value().as_bytes().to_vec(),
+    );
+    Some((Cow::Owned(name), unquote(Cow::Owned(value))))
+}
+
+/// What `str::trim` removes, for ASCII bytes.
+fn is_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+}
+
+fn trim(mut bytes: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = bytes {
+        if !is_space(*first) {
+            break;
+        }
+        bytes = rest;
+    }
+    while let [rest @ .., last] = bytes {
+        if !is_space(*last) {
+            break;
+        }
+        bytes = rest;
+    }
+    bytes
+}
+
+fn unquote(value: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    let quoted = value.len() >= 2 && value.first() == Some(&b'"') && value.last() == Some(&b'"');
     match (quoted, value) {
         (false, value) => value,
         (true, Cow::Borrowed(v)) => Cow::Borrowed(&v[1..v.len() - 1]),
-        (true, Cow::Owned(v)) => Cow::Owned(v[1..v.len() - 1].to_owned()),
+        (true, Cow::Owned(v)) => Cow::Owned(v[1..v.len() - 1].to_vec()),
     }
 }
 
 /// The first value of cookie `name`.
 pub fn find<'a>(headers: &[&'a [u8]], name: &str) -> Option<Cow<'a, str>> {
-    pairs(headers).find(|(n, _)| n == name).map(|(_, v)| v)
+    named(headers, name)
+        .find(|(n, _)| **n == *name.as_bytes())
+        .and_then(|(_, v)| text(v))
 }
 
 /// Why the session's chunk sequence is unusable.
@@ -71,22 +140,19 @@ impl std::error::Error for CookieError {}
 /// The session cookies of one request, read in one pass: `NAME` and its chunks `NAME_1` …
 #[derive(Debug, Default)]
 pub struct SessionCookies<'a> {
-    chunks: [Option<Cow<'a, str>>; MAX_CHUNKS],
+    chunks: [Option<Cow<'a, [u8]>>; MAX_CHUNKS],
 }
 
 impl<'a> SessionCookies<'a> {
     pub fn read(headers: &[&'a [u8]], name: &str) -> SessionCookies<'a> {
         let mut found = SessionCookies::default();
-        for (cookie, value) in pairs(headers) {
-            let Some(rest) = cookie.strip_prefix(name) else {
+        for (cookie, value) in named(headers, name) {
+            let Some(rest) = cookie.strip_prefix(name.as_bytes()) else {
                 continue;
             };
-            let index = match rest.strip_prefix('_') {
-                None if rest.is_empty() => 0,
-                Some(digit) if digit.len() == 1 => match digit.as_bytes()[0] {
-                    b @ b'1'..=b'9' => usize::from(b - b'0'),
-                    _ => continue,
-                },
+            let index = match rest {
+                [] => 0,
+                [b'_', digit @ b'1'..=b'9'] => usize::from(digit - b'0'),
                 _ => continue,
             };
             if let Some(slot) = found.chunks.get_mut(index) {
@@ -109,17 +175,18 @@ impl<'a> SessionCookies<'a> {
         let Some(first) = self.chunks[0].as_deref() else {
             return Ok(None);
         };
-        let Some((count, part0)) = first.split_once('.') else {
-            return Ok(Some(Cow::Borrowed(first.as_bytes())));
+        let Some(dot) = memchr::memchr(b'.', first) else {
+            return Ok(Some(Cow::Borrowed(first)));
         };
+        let (count, part0) = (&first[..dot], &first[dot + 1..]);
         let count = parse_count(count).ok_or(CookieError::BadCount)?;
         let mut joined = Vec::with_capacity(first.len() * count);
-        joined.extend_from_slice(part0.as_bytes());
+        joined.extend_from_slice(part0);
         for index in 1..count {
             let part = self.chunks[index]
                 .as_deref()
                 .ok_or(CookieError::MissingChunk(index))?;
-            joined.extend_from_slice(part.as_bytes());
+            joined.extend_from_slice(part);
         }
         Ok(Some(Cow::Owned(joined)))
     }
@@ -132,8 +199,8 @@ pub fn session_value<'a>(
 ) -> Result<Option<Cow<'a, [u8]>>, CookieError> {
     let cookies = SessionCookies::read(headers, name);
     match cookies.chunks[0].as_ref() {
-        Some(Cow::Borrowed(first)) if !first.contains('.') => {
-            Ok(Some(Cow::Borrowed(first.as_bytes())))
+        Some(Cow::Borrowed(first)) if memchr::memchr(b'.', first).is_none() => {
+            Ok(Some(Cow::Borrowed(first)))
         }
         _ => cookies
             .sealed()
@@ -142,11 +209,13 @@ pub fn session_value<'a>(
 }
 
 /// The chunk count of a `"<count>."` prefix: decimal digits only, 2..=MAX_CHUNKS.
-fn parse_count(digits: &str) -> Option<usize> {
-    if digits.is_empty() || digits.len() > 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+fn parse_count(digits: &[u8]) -> Option<usize> {
+    if digits.is_empty() || digits.len() > 3 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let count: usize = digits.parse().ok()?;
+    let count = digits
+        .iter()
+        .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'));
     (2..=MAX_CHUNKS).contains(&count).then_some(count)
 }
 
@@ -233,11 +302,11 @@ mod tests {
 
     #[test]
     fn count_prefix() {
-        assert_eq!(parse_count("2"), Some(2));
-        assert_eq!(parse_count("8"), Some(8));
-        assert_eq!(parse_count("02"), Some(2));
+        assert_eq!(parse_count(b"2"), Some(2));
+        assert_eq!(parse_count(b"8"), Some(8));
+        assert_eq!(parse_count(b"02"), Some(2));
         for bad in ["", "0", "1", "9", "10", "x", "2x", "-2", "+2", " 2", "9999"] {
-            assert_eq!(parse_count(bad), None, "{bad:?}");
+            assert_eq!(parse_count(bad.as_bytes()), None, "{bad:?}");
         }
     }
 
