@@ -35,7 +35,7 @@ fn text(bytes: Cow<'_, [u8]>) -> Option<Cow<'_, str>> {
 pub fn named<'h, 'a: 'h>(
     headers: &'h [&'a [u8]],
     prefix: &'h str,
-) -> impl Iterator<Item = (Cow<'a, [u8]>, Cow<'a, [u8]>)> + 'h {
+) -> impl Iterator<Item = Pair<'a>> + 'h {
     headers.iter().flat_map(move |&header| {
         let mut start = 0;
         let mut ends = memchr::memchr_iter(b';', header).chain(std::iter::once(header.len()));
@@ -59,7 +59,10 @@ pub fn named<'h, 'a: 'h>(
     })
 }
 
-fn parse_pair(piece: &[u8]) -> Option<(Cow<'_, [u8]>, Cow<'_, [u8]>)> {
+/// A cookie's name and value, as bytes.
+type Pair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
+fn parse_pair(piece: &[u8]) -> Option<Pair<'_>> {
     if piece.is_ascii() {
         let eq = memchr::memchr(b'=', piece)?;
         let name = trim(&piece[..eq]);
