@@ -7,7 +7,7 @@ Starts the vendored nginx with one server per scenario, all serving the same sma
 checks every scenario (200 with the credential; 401 without it where the module protects), then
 runs wrk against them in interleaved rounds (A B C ... A B C ...) and prints, per scenario, the
 medians over rounds of requests/s, p50 and p99 latency and the nginx worker's CPU time per
-request, the ratios, and one line of pass/fail against DESIGN §8's targets.
+request, the ratios, and one line of pass/fail against docs/architecture.md §8's targets.
 
 `authentik_cache` is an http-level setting, and an nginx has one `http {}`, so the uncached
 scenarios (C, D, E) live in a second nginx started from the same binary, with its own

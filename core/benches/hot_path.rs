@@ -1,4 +1,4 @@
-//! Micro-benchmarks of the per-request work (DESIGN §8). Run with
+//! Micro-benchmarks of the per-request work (docs/architecture.md §8). Run with
 //! `cargo bench -p authentik-core --bench hot_path`; BENCHMARKS.md records the numbers.
 //!
 //! * `uncached/*`: open the sealed session cookie, verify the token and build the identity

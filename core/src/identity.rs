@@ -1,4 +1,4 @@
-//! A verified user: every header value built once from the token's claims (authentik §5).
+//! A verified user: every header value built once from the token's claims (docs/architecture.md §3).
 
 use std::cell::RefCell;
 use std::rc::Rc;

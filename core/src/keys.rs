@@ -4,8 +4,8 @@
 //! this module is the policy around them. A [`KeySet`] is parsed once, at configuration load
 //! (or when a remote JWKS is fetched), and is immutable afterwards. Every key
 //! carries exactly one [`Algorithm`]; a token can only be checked against a key of the algorithm
-//! its header names, so the algorithm is pinned by the key, never chosen by the token (DESIGN
-//! §7). HS* tokens are checked only against the client secret, never against JWKS material.
+//! its header names, so the algorithm is pinned by the key, never chosen by the token
+//! (docs/architecture.md §7). HS* tokens are checked only against the client secret, never against JWKS material.
 //!
 //! JWKS rules:
 //! * the text must be a JSON object with a non-empty `keys` array;

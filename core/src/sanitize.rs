@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-/// True for the bytes DESIGN §3 forbids in values: every C0 control except TAB, and DEL.
+/// True for the bytes docs/architecture.md §3 forbids in values: every C0 control except TAB, and DEL.
 pub fn is_control(byte: u8) -> bool {
     (byte < 0x20 && byte != b'\t') || byte == 0x7f
 }

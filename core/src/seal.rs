@@ -1,4 +1,4 @@
-//! AEAD sealing of cookie values, bound to the cookie name (DESIGN §4).
+//! AEAD sealing of cookie values, bound to the cookie name (docs/architecture.md §4).
 //!
 //! A sealed value is base64url (no padding) of `version (1) || nonce (12) || ciphertext || tag
 //! (16)`, encrypted with AES-256-GCM. The key is HKDF-SHA256 of `cookie_secret` with a purpose

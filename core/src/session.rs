@@ -1,4 +1,4 @@
-//! The session cookie (DESIGN §4): one function seals a token into cookie values, one opens
+//! The session cookie (docs/architecture.md §4): one function seals a token into cookie values, one opens
 //! them.
 //!
 //! The token is sealed once for the cookie name `NAME` ([`crate::seal`]). A sealed value of at

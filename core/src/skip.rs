@@ -121,7 +121,7 @@ fn python_to_rust(pattern: &str) -> String {
 }
 
 /// The subject patterns see: the path in single mode, the full URL in domain mode
-/// (authentik §2.6).
+/// (docs/architecture.md §5, "skip_path").
 pub fn subject(mode: Mode, scheme: &[u8], host: &[u8], path: &[u8], query: &[u8]) -> Vec<u8> {
     match mode {
         Mode::Single => path.to_vec(),

@@ -1,4 +1,4 @@
-//! Session sealing, chunking and `Cookie` header parsing (DESIGN §4).
+//! Session sealing, chunking and `Cookie` header parsing (docs/architecture.md §4).
 
 use std::borrow::Cow;
 

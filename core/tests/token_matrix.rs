@@ -1,4 +1,4 @@
-//! The hostile-token matrix for `keys` and `token` (DESIGN §7, reference/peers.md §5).
+//! The hostile-token matrix for `keys` and `token` (docs/architecture.md §7; RFC 8725 §2).
 //!
 //! Tokens are minted by hand (header and payload JSON exactly as written, signed with
 //! `jsonwebtoken::crypto::sign`), so that each hostile token differs from a valid one only in
@@ -652,7 +652,7 @@ fn algorithm_must_be_in_the_allow_list() {
     );
 }
 
-/// reference/peers.md §5.1: HS256 keyed with the byte-exact PEM text of the RSA public key.
+/// Algorithm confusion (RFC 8725 §2.1): HS256 keyed with the byte-exact PEM text of the RSA public key.
 #[test]
 fn rs256_to_hs256_confusion_is_rejected() {
     let pem_key = EncodingKey::from_secret(RSA1_PUB.as_bytes()).unwrap();

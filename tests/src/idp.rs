@@ -236,7 +236,7 @@ impl Idp {
         )
     }
 
-    /// The internal location `/_authentik_token` of DESIGN §6 (the shipped snippet, minus
+    /// The internal location `/_authentik_token` of docs/architecture.md §6 (the shipped snippet, minus
     /// TLS), proxying to this IdP's token endpoint. Goes in a server block.
     pub fn token_location(&self) -> String {
         format!(

@@ -1,7 +1,7 @@
 //! authentik-shaped tokens and the key fixtures.
 //!
 //! A Proxy Provider signs HS256 with its client secret and no `kid`; the claims follow
-//! `reference/authentik.md` §8.5 (access token: id_token claims plus `azp`, `uid`, `scope`).
+//! authentik's OAuth2 provider (access token: id_token claims plus `azp`, `uid`, `scope`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

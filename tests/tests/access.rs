@@ -1,5 +1,5 @@
 //! Where protection applies: skip_path, `authentik off`, inheritance and overrides
-//! (DESIGN §2, §5 step 5).
+//! (docs/architecture.md §2, §5 step 5).
 
 use authentik_integration::*;
 

@@ -1,4 +1,4 @@
-//! The verified-token cache changes speed, never answers (DESIGN §4, §8).
+//! The verified-token cache changes speed, never answers (docs/architecture.md §4, §8).
 
 use authentik_integration::*;
 use serde_json::json;

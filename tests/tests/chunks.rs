@@ -1,4 +1,4 @@
-//! Big tokens travel in chunked cookies NAME, NAME_1, … (DESIGN §4).
+//! Big tokens travel in chunked cookies NAME, NAME_1, … (docs/architecture.md §4).
 
 use authentik_integration::*;
 use serde_json::json;

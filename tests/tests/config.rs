@@ -1,5 +1,5 @@
 //! Configuration mistakes fail `nginx -t` with the reason and ` in <file>:<line>`
-//! (DESIGN §2); a complete valid configuration passes.
+//! (docs/architecture.md §2); a complete valid configuration passes.
 
 use authentik_integration::*;
 
@@ -290,7 +290,7 @@ fn valid_full_configuration_serves() {
 
 #[test]
 fn token_request_location_snippet_passes() {
-    // DESIGN §6: the shipped internal location for the code exchange.
+    // docs/architecture.md §6: the shipped internal location for the code exchange.
     let http = provider("app", "token_request /_authentik_token;")
         + &server(
             r#"

@@ -1,4 +1,4 @@
-//! Unauthenticated, invalid and unauthorized requests (DESIGN §5, §7).
+//! Unauthenticated, invalid and unauthorized requests (docs/architecture.md §5, §7).
 
 use authentik_integration::*;
 use serde_json::{json, Value};
@@ -352,7 +352,7 @@ fn require_values_must_be_non_empty_and_not_zero() {
 
 #[test]
 fn oversized_and_deeply_nested_tokens_are_rejected() {
-    // DESIGN §7: a token over 64 KB or JSON nested deeper than 32 levels is rejected before
+    // docs/architecture.md §7: a token over 64 KB or JSON nested deeper than 32 levels is rejected before
     // parsing, as a verdict (401), never a crash or a 5xx.
     let http = provider("app", "")
         + &server(

@@ -1,4 +1,4 @@
-//! `/outpost.goauthentik.io/` belongs to the module and never reaches the upstream (DESIGN §5).
+//! `/outpost.goauthentik.io/` belongs to the module and never reaches the upstream (docs/architecture.md §5).
 
 use authentik_integration::*;
 

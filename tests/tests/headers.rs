@@ -1,4 +1,4 @@
-//! Identity headers and variables passed upstream (DESIGN §3, authentik.md §5).
+//! Identity headers and variables passed upstream (docs/architecture.md §3; authentik outpost `getHeaders`).
 
 use authentik_integration::*;
 use base64::engine::general_purpose::STANDARD;
@@ -112,7 +112,7 @@ fn basic_auth_header_from_user_attributes() {
 
 #[test]
 fn basic_auth_header_replaces_a_client_authorization_header() {
-    // authentik.md §9.7: clear Authorization when injecting Basic; the upstream must not
+    // As authentik's outpost does: clear Authorization when injecting Basic; the upstream must not
     // see two Authorization headers.
     let ng =
         site("basic_auth_user_attribute basic_user; basic_auth_password_attribute basic_password;");
@@ -264,7 +264,7 @@ fn variables_carry_the_outpost_values_and_claims() {
 
 #[test]
 fn headers_are_always_set_even_when_claims_are_missing() {
-    // authentik.md §5.2: headers are set even when empty. nginx's proxy module drops empty
+    // As authentik's outpost: headers are set even when empty. nginx's proxy module drops empty
     // request headers, so only the non-empty ones can be checked on the wire: the identity
     // must still come from this token and nothing else.
     let ng = site("");

@@ -5,7 +5,7 @@
 //! claim or algorithm, encoded paths and `rd` values, spoofed forwarding and identity headers,
 //! other methods, websocket upgrades, and malformed request lines. For every answer:
 //!
-//! * the status is one DESIGN §5 allows (302, 400, 401, 403; 404 for unknown
+//! * the status is one docs/architecture.md §5 allows (302, 400, 401, 403; 404 for unknown
 //!   `/outpost.goauthentik.io/` paths; 204 for its ping; nginx's own 400/414/431/494 for what
 //!   it refuses before the module runs), never a 5xx;
 //! * no request without a valid credential reaches the upstream: the echo upstream's counter

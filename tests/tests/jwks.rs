@@ -1,4 +1,4 @@
-//! Asymmetric tokens verified with `jwks_file`; the algorithm comes from the key (DESIGN §7).
+//! Asymmetric tokens verified with `jwks_file`; the algorithm comes from the key (docs/architecture.md §7).
 
 use authentik_integration::*;
 use serde_json::json;

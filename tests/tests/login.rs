@@ -1,4 +1,4 @@
-//! The login flow over HTTP (DESIGN §4–§6): nginx with the module, the authentik-shaped IdP
+//! The login flow over HTTP (docs/architecture.md §4–§6): nginx with the module, the authentik-shaped IdP
 //! of `tests/idp/` and a scripted browser that follows the redirects between them.
 //!
 //! Covered: a full login and the session it leaves; every way a callback can go wrong (400,
@@ -1376,9 +1376,9 @@ fn assert_raw_rejected(what: &str, raw: &[u8], ng: &Nginx, reason: &str) {
 
 #[test]
 fn a_token_response_too_big_for_the_subrequest_buffer_gets_400() {
-    // A token location without `subrequest_output_buffer_size` (DESIGN §6's snippet has none):
+    // A token location without `subrequest_output_buffer_size` (docs/architecture.md §6's snippet has none):
     // nginx's default buffer (4k/8k) cannot hold two ~7 KB tokens, so the subrequest fails.
-    // The callback must still fail the DESIGN §5 way: 400 and a log line.
+    // The callback must still fail the docs/architecture.md §5 way: 400 and a log line.
     let idp = Idp::builder()
         .auto_login("akadmin")
         .env("BIG_CLAIMS", "6000")

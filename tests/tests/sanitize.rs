@@ -1,5 +1,5 @@
 //! Control characters in claims never split a header: every C0 byte except TAB, and DEL,
-//! become a space in variables and headers (DESIGN §3).
+//! become a space in variables and headers (docs/architecture.md §3).
 
 use authentik_integration::*;
 use serde_json::json;

@@ -1,5 +1,5 @@
 //! Client-sent X-authentik-* headers and their underscore variants never reach the upstream
-//! where `authentik` is set, to a provider or to `off` (DESIGN §3, §5 step 1).
+//! where `authentik` is set, to a provider or to `off` (docs/architecture.md §3, §5 step 1).
 
 use authentik_integration::*;
 

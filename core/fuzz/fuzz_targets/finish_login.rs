@@ -122,7 +122,7 @@ fn build(tok: &Tok) -> Option<(Value, bool, bool, u64)> {
 fn check_success(p: &Provider, token: &str, exp: u64) {
     let cookies = match p.session_cookies(token, exp, &LOGIN, NOW) {
         Ok(cookies) => cookies,
-        // DESIGN §4: tokens up to at least 16 KB fit the cookie chunks; a bigger one fails
+        // docs/architecture.md §4: tokens up to at least 16 KB fit the cookie chunks; a bigger one fails
         // closed (400), which is the documented limit, not a bug.
         Err(CallbackError::Seal) if token.len() > 16 * 1024 => return,
         Err(e) => panic!("session cookies for a {}-byte token: {e:?}", token.len()),

@@ -1,4 +1,4 @@
-//! Header values (DESIGN §3, authentik §5): `sanitize::sanitize` on arbitrary text, and an
+//! Header values (docs/architecture.md §3): `sanitize::sanitize` on arbitrary text, and an
 //! `Identity` built from arbitrary claims. No value may hold a control byte (C0 except TAB,
 //! or DEL): username, groups, entitlements, email, name, uid, jwt, every group name, every
 //! `$authentik_claim_*` rendering, every additional header (whose names must also be valid

@@ -1,4 +1,4 @@
-//! The login state (DESIGN §5): `Provider::open_login_state` with arbitrary states, cookie
+//! The login state (docs/architecture.md §5): `Provider::open_login_state` with arbitrary states, cookie
 //! values and times; arbitrary plaintexts sealed under the real login-state key (what only
 //! the server can produce, to reach the JSON parsing behind the seal); and full round trips
 //! through `start_login`. A state opens only under its own cookie name, for its own state,

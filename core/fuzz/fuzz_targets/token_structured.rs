@@ -2,7 +2,7 @@
 //! by two verifiers with different keys. The verdict must equal the oracle's:
 //! accepted iff the header names an allowed algorithm and a key of the verifier's set (by
 //! `kid`, or any key of that algorithm), that key made the signature with that algorithm,
-//! nothing was changed after signing, and the claims are valid (DESIGN §7).
+//! nothing was changed after signing, and the claims are valid (docs/architecture.md §7).
 #![no_main]
 
 use arbitrary::Arbitrary;

@@ -1,4 +1,4 @@
-//! `rd` validation (DESIGN §5) judged by a WHATWG URL parser (the `url` crate, what browsers
+//! `rd` validation (docs/architecture.md §5) judged by a WHATWG URL parser (the `url` crate, what browsers
 //! do with a `Location` header). For every input the result must:
 //! * parse as an absolute URL, with no userinfo;
 //! * contain no control byte, no backslash, nothing outside ASCII;

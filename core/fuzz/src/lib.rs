@@ -1,6 +1,6 @@
 //! Shared fixtures and oracles for the fuzz targets of `authentik-core`.
 //!
-//! The oracles here are written independently of `core/`: they restate DESIGN §4, §5 and §7
+//! The oracles here are written independently of `core/`: they restate docs/architecture.md §4, §5 and §7
 //! in the simplest possible code so that a target can compare the real decision against them.
 //! Keys are the test fixtures of `core/tests/fixtures` (public, test-only keys).
 
@@ -240,7 +240,7 @@ pub static VERIFIER_B: LazyLock<KeyedVerifier> = LazyLock::new(|| {
 
 impl KeyedVerifier {
     /// Whether an intact signature made by `signer` with `sig_alg` is accepted for a token
-    /// whose header names `alg` and `kid` (DESIGN §7, restated).
+    /// whose header names `alg` and `kid` (docs/architecture.md §7, restated).
     pub fn signature_accepted(
         &self,
         alg: Algorithm,
@@ -261,7 +261,7 @@ impl KeyedVerifier {
     }
 }
 
-/// DESIGN §7 claim rules, restated: `iss` exact, `aud` equal or containing, `exp` required,
+/// docs/architecture.md §7 claim rules, restated: `iss` exact, `aud` equal or containing, `exp` required,
 /// `nbf`/`iat` if present. Times are integers (exact) or finite floats.
 pub fn claims_valid(claims: &Map<String, Value>, now: u64, leeway: u64) -> bool {
     if claims.get("iss").and_then(Value::as_str) != Some(ISS) {
