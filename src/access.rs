@@ -1,6 +1,6 @@
 //! The access-phase handler: read the request once, let core decide, apply the outcome.
 
-use authentik_core::decision::{Action, Level, Outcome, Status, TokenResponse};
+use authentik_core::decision::{Action, Level, Outcome, TokenResponse};
 use authentik_core::provider::Provider;
 use ngx::ffi::{
     ngx_array_push, ngx_conf_t, ngx_http_complex_value, ngx_http_handler_pt,
@@ -35,6 +35,12 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
                 site.file,
                 site.line
             );
+            return NGX_ERROR as ngx_int_t;
+        }
+    }
+    if let Some(main) = Module::main_conf(cf_ref).filter(|m| !m.providers.is_empty()) {
+        // SAFETY: `cf` is valid during postconfiguration; `main` is its MainConf.
+        if unsafe { crate::shared::add_metrics_zone(cf, main) }.is_err() {
             return NGX_ERROR as ngx_int_t;
         }
     }
@@ -110,7 +116,7 @@ fn handle(request: &mut HttpRequest<'_>) -> Result<ngx_int_t, &'static str> {
         None => false,
     };
     let outcome = if finished {
-        resume(provider, ctx, now)?
+        resume(provider, ctx, now, main, index)?
     } else {
         let mut worker = main.worker.borrow_mut();
         let worker = worker.as_mut().ok_or("worker state missing")?;
@@ -124,19 +130,33 @@ fn handle(request: &mut HttpRequest<'_>) -> Result<ngx_int_t, &'static str> {
         }
         outcome
     };
-    apply(request, provider, index, loc, ctx, outcome, now)
+    apply(request, main, provider, index, loc, ctx, outcome, now)
 }
 
 /// The `token_request` subrequest finished: give its answer to core.
-fn resume(provider: &Provider, ctx: &RequestCtx, now: u64) -> Result<Outcome, &'static str> {
+fn resume(
+    provider: &Provider,
+    ctx: &RequestCtx,
+    now: u64,
+    main: &MainConf,
+    index: usize,
+) -> Result<Outcome, &'static str> {
     let exchange = ctx.exchange.borrow_mut().take().ok_or("no exchange")?;
+    let elapsed = current_msec().saturating_sub(exchange.started_ms);
     ctx.token_request_body.borrow_mut().take();
     let pending = exchange.pending.ok_or("exchange without a login")?;
     let answer = TokenResponse {
         status: exchange.status,
         body: &exchange.body,
     };
-    Ok(provider.resume(pending, answer, now))
+    let outcome = provider.resume(pending, answer, now);
+    crate::metrics::token_requests(main, index, &outcome, elapsed);
+    Ok(outcome)
+}
+
+fn current_msec() -> u64 {
+    // SAFETY: nginx's cached clock, written by the event loop of this single-threaded worker.
+    unsafe { ngx::ffi::ngx_current_msec as u64 }
 }
 
 /// After an internal redirect, take out what an earlier location added to the headers.
@@ -160,8 +180,10 @@ fn undo_injection(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply(
     request: &mut HttpRequest<'_>,
+    main: &MainConf,
     provider: &Provider,
     index: usize,
     loc: &LocConf,
@@ -180,27 +202,21 @@ fn apply(
     log_line(request, &outcome);
     ctx.provider.set(Some(index));
     ctx.status.set(Some(outcome.status));
+    if let Action::Allow(grant) = &outcome.action {
+        if let Some(old) = ctx.grant.borrow_mut().replace(grant.clone()) {
+            ctx.kept_grants.borrow_mut().push(old);
+        }
+        if !loc.require.is_empty() {
+            let values = require_values(request, loc);
+            let forbidden = provider.enforce_require(&outcome, values.iter().map(Vec::as_slice));
+            if let Some(forbidden) = forbidden {
+                return apply(request, main, provider, index, loc, ctx, forbidden, now);
+            }
+        }
+    }
+    crate::metrics::record(main, index, &outcome);
     match outcome.action {
         Action::Allow(grant) => {
-            if let Some(old) = ctx.grant.borrow_mut().replace(grant.clone()) {
-                ctx.kept_grants.borrow_mut().push(old);
-            }
-            if !loc.require.is_empty() {
-                let values = require_values(request, loc);
-                let checked = provider.enforce_require(
-                    Outcome {
-                        status: Status::Ok,
-                        action: Action::Allow(grant.clone()),
-                        log: None,
-                    },
-                    values.iter().map(Vec::as_slice),
-                );
-                if let Action::Respond(response) = &checked.action {
-                    log_line(request, &checked);
-                    ctx.status.set(Some(checked.status));
-                    return Ok(request.respond(response));
-                }
-            }
             if loc.location.set_headers() {
                 let injected = request
                     .inject(&grant, provider)
@@ -215,6 +231,7 @@ fn apply(
             *ctx.token_request_body.borrow_mut() = Some(exchange.body);
             *ctx.exchange.borrow_mut() = Some(ExchangeState {
                 pending: Some(exchange.pending),
+                started_ms: current_msec(),
                 done: false,
                 status: 0,
                 body: Vec::new(),
@@ -223,8 +240,8 @@ fn apply(
                 return Ok(NGX_AGAIN as ngx_int_t);
             }
             // Could not start: answer as an exchange that failed inside nginx.
-            let failed = resume(provider, ctx, now)?;
-            apply(request, provider, index, loc, ctx, failed, now)
+            let failed = resume(provider, ctx, now, main, index)?;
+            apply(request, main, provider, index, loc, ctx, failed, now)
         }
     }
 }

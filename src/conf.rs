@@ -30,6 +30,7 @@ pub struct MainConf {
     pub providers: Vec<Provider>,
     pub token_requests: Vec<TokenRequestSite>,
     pub worker: RefCell<Option<Worker>>,
+    pub metrics: crate::shared::MetricsZone,
 }
 
 impl MainConf {

@@ -15,6 +15,8 @@ use crate::Module;
 /// A `token_request` subrequest in flight, and its answer once done.
 pub struct ExchangeState {
     pub pending: Option<Pending>,
+    /// `ngx_current_msec` when the subrequest started.
+    pub started_ms: u64,
     pub done: bool,
     pub status: u16,
     pub body: Vec<u8>,

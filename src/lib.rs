@@ -9,9 +9,11 @@ mod conf;
 mod ctx;
 mod directives;
 mod ffi;
+mod metrics;
 mod provider_block;
 mod request;
 mod respond;
+mod shared;
 mod subrequest;
 mod variables;
 

@@ -2,7 +2,10 @@
 
 use crate::auth::{Failure, Worker};
 use crate::conf::{Location, Unauthenticated};
-use crate::decision::{Action, Grant, Level, Outcome, Pending, Response, Status, TokenResponse};
+use crate::decision::{
+    Action, Event, Grant, Level, Outcome, Pending, Response, Status, TokenResponse,
+};
+use crate::metrics::LoginResult;
 use crate::policy::{group_requirement_met, require_values_pass};
 use crate::provider::{Mode, Provider};
 use crate::request::RequestFacts;
@@ -24,10 +27,12 @@ impl Provider {
             return self.endpoint(endpoint, request, now);
         }
         let authentication = self.authenticate(request, worker, now);
-        match authentication.result {
+        let outcome = match authentication.result {
             Ok(identity) => {
                 if !group_requirement_met(identity.group_names(), &location.require_groups) {
-                    return self.forbidden(identity.username());
+                    let mut outcome = self.forbidden(identity.username());
+                    outcome.cache = authentication.cache;
+                    return outcome;
                 }
                 let grant = Grant { identity };
                 let refused = grant.identity.refused_headers();
@@ -39,30 +44,35 @@ impl Provider {
                         refused.join(", ")
                     ),
                 });
-                Outcome {
-                    status: Status::Ok,
-                    action: Action::Allow(grant),
-                    log,
-                }
+                let mut outcome = Outcome::new(Status::Ok, Action::Allow(grant));
+                outcome.log = log;
+                outcome
             }
             Err(failure) => {
                 self.unauthenticated(location, request, failure, authentication.session_sent, now)
             }
+        };
+        Outcome {
+            cache: authentication.cache,
+            ..outcome
         }
     }
 
     /// `authentik_require`: the glue evaluates the values (nginx variables, which may read
     /// this very identity) and hands them here; a false value turns an allow into a 403.
+    /// `None` when the allow stands, else the 403 that replaces `allowed`.
     pub fn enforce_require<'a>(
         &self,
-        outcome: Outcome,
+        allowed: &Outcome,
         values: impl IntoIterator<Item = &'a [u8]>,
-    ) -> Outcome {
-        match &outcome.action {
+    ) -> Option<Outcome> {
+        match &allowed.action {
             Action::Allow(grant) if !require_values_pass(values) => {
-                self.forbidden(grant.identity.username())
+                let mut forbidden = self.forbidden(grant.identity.username());
+                forbidden.cache = allowed.cache;
+                Some(forbidden)
             }
-            _ => outcome,
+            _ => None,
         }
     }
 
@@ -100,11 +110,7 @@ impl Provider {
             request_uri: request.request_uri,
         };
         if self.skip_paths.skips(self.mode, &skip) {
-            return Outcome {
-                status: Status::Skipped,
-                action: Action::Pass,
-                log: None,
-            };
+            return Outcome::new(Status::Skipped, Action::Pass);
         }
         let mut cookies = Vec::new();
         if failure != Failure::Missing && session_sent {
@@ -186,7 +192,8 @@ impl Provider {
             Some(start) => Outcome::respond(
                 Status::Missing,
                 Response::redirect(start.location, start.cookies),
-            ),
+            )
+            .with_event(Event::Login(LoginResult::Started)),
             None => Outcome::respond(Status::Missing, Response::status(500)).logged(
                 Level::Error,
                 format!(

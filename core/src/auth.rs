@@ -6,6 +6,7 @@ use std::rc::Rc;
 use crate::cache::{Cost, TokenCache};
 use crate::cookie::SessionCookies;
 use crate::identity::{Identity, IdentityError};
+use crate::metrics::CacheUse;
 use crate::provider::{bearer_token, Provider};
 use crate::request::RequestFacts;
 use crate::session;
@@ -91,6 +92,8 @@ impl Worker {
 /// The result of authenticating a request.
 pub struct Authentication {
     pub result: Result<Rc<Identity>, Failure>,
+    /// Whether a credential was found in the cache, verified, or not presented at all.
+    pub cache: CacheUse,
     /// The request carried a session cookie or one of its chunks (cleared when it fails).
     pub session_sent: bool,
 }
@@ -104,10 +107,13 @@ impl Provider {
         now: u64,
     ) -> Authentication {
         let cookies = SessionCookies::read(request.cookies, &self.cookie_name);
+        let mut cache = CacheUse::None;
         let session = match cookies.sealed() {
-            Ok(Some(sealed)) => self.cached_or(worker, Credential::Session, &sealed, now, |p| {
-                p.verify_session(&sealed, now)
-            }),
+            Ok(Some(sealed)) => {
+                self.cached_or(worker, &mut cache, Credential::Session, &sealed, now, |p| {
+                    p.verify_session(&sealed, now)
+                })
+            }
             Ok(None) => Err(Failure::Missing),
             Err(_) => Err(Failure::Invalid("broken session cookie chunks")),
         };
@@ -117,7 +123,7 @@ impl Provider {
             request.authorization.and_then(bearer_token),
         ) {
             (Err(_), true, Some(token)) => {
-                self.cached_or(worker, Credential::Bearer, token, now, |p| {
+                self.cached_or(worker, &mut cache, Credential::Bearer, token, now, |p| {
                     p.verify_token(token, now)
                 })
             }
@@ -125,6 +131,7 @@ impl Provider {
         };
         Authentication {
             result,
+            cache,
             session_sent: cookies.any(),
         }
     }
@@ -132,6 +139,7 @@ impl Provider {
     fn cached_or(
         &self,
         worker: &mut Worker,
+        cache: &mut CacheUse,
         kind: Credential,
         key: &[u8],
         now: u64,
@@ -139,9 +147,11 @@ impl Provider {
     ) -> Result<Rc<Identity>, Failure> {
         if let Some(entry) = worker.cache.get(key, now) {
             if entry.provider == self.id && entry.kind == kind {
+                *cache = CacheUse::Hit;
                 return Ok(entry.identity.clone());
             }
         }
+        *cache = CacheUse::Miss;
         let identity = Rc::new(verify(self)?);
         let entry = CachedIdentity {
             provider: self.id,

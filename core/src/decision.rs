@@ -6,6 +6,7 @@ use crate::fields::{Field, FIELDS};
 use crate::headers::AUTHORIZATION;
 use crate::identity::Identity;
 use crate::login::LoginState;
+use crate::metrics::{CacheUse, Extra, Grant as GrantType, LoginResult, TokenResult};
 use crate::provider::Provider;
 use crate::META_VERSION;
 
@@ -40,6 +41,18 @@ pub struct Outcome {
     pub action: Action,
     /// A line for the error log, when the decision is worth one.
     pub log: Option<LogLine>,
+    /// Whether the credential came from the cache (for the metrics).
+    pub cache: CacheUse,
+    /// What else happened, for the metrics.
+    pub events: Vec<Event>,
+}
+
+/// Something the metrics count besides the request itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Login(LoginResult),
+    TokenRequest(GrantType, TokenResult),
+    Extra(Extra),
 }
 
 #[derive(Debug)]
@@ -219,12 +232,23 @@ pub struct LogLine {
 }
 
 impl Outcome {
-    pub(crate) fn respond(status: Status, response: Response) -> Outcome {
+    pub(crate) fn new(status: Status, action: Action) -> Outcome {
         Outcome {
             status,
-            action: Action::Respond(response),
+            action,
             log: None,
+            cache: CacheUse::None,
+            events: Vec::new(),
         }
+    }
+
+    pub(crate) fn respond(status: Status, response: Response) -> Outcome {
+        Outcome::new(status, Action::Respond(response))
+    }
+
+    pub(crate) fn with_event(mut self, event: Event) -> Outcome {
+        self.events.push(event);
+        self
     }
 
     pub(crate) fn logged(mut self, level: Level, message: String) -> Outcome {

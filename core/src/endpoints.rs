@@ -2,9 +2,10 @@
 //! and `ping`. They are answered by the module and never reach the upstream.
 
 use crate::decision::{
-    Action, Body, Exchange, Level, Outcome, Pending, Response, Status, TokenResponse,
+    Action, Body, Event, Exchange, Level, Outcome, Pending, Response, Status, TokenResponse,
 };
 use crate::login::{CallbackError, LoginState};
+use crate::metrics::{Grant, LoginResult, TokenResult};
 use crate::provider::Provider;
 use crate::redirect::{encode, query_arg};
 use crate::request::RequestFacts;
@@ -35,11 +36,7 @@ impl Provider {
     /// Check the callback's parameters and login state, then exchange the code.
     fn begin_callback(&self, request: &RequestFacts<'_>, now: u64) -> Outcome {
         match self.callback_exchange(request, now) {
-            Ok(exchange) => Outcome {
-                status: Status::Missing,
-                action: Action::Exchange(exchange),
-                log: None,
-            },
+            Ok(exchange) => Outcome::new(Status::Missing, Action::Exchange(exchange)),
             Err(error) => self.callback_failed(&error),
         }
     }
@@ -79,15 +76,20 @@ impl Provider {
         answer: TokenResponse<'_>,
         now: u64,
     ) -> Outcome {
-        let result = self
-            .finish_login(answer.status, answer.body, login, now)
-            .and_then(|(token, exp)| self.session_cookies(&token, exp, login, now));
-        match result {
-            Ok(cookies) => {
-                Outcome::respond(Status::Ok, Response::redirect(login.rd.clone(), cookies))
-            }
-            Err(error) => self.callback_failed(&error),
-        }
+        let tokens = self.finish_login(answer.status, answer.body, login, now);
+        let token_result = match &tokens {
+            Ok(_) => TokenResult::Success,
+            Err(e) => token_result(e),
+        };
+        let outcome =
+            match tokens.and_then(|(token, exp)| self.session_cookies(&token, exp, login, now)) {
+                Ok(cookies) => {
+                    Outcome::respond(Status::Ok, Response::redirect(login.rd.clone(), cookies))
+                        .with_event(Event::Login(LoginResult::Completed))
+                }
+                Err(error) => self.callback_failed(&error),
+            };
+        outcome.with_event(Event::TokenRequest(Grant::AuthorizationCode, token_result))
     }
 
     /// 400 with a page that offers a fresh login, and a log line naming the reason.
@@ -117,13 +119,27 @@ impl Provider {
         } else {
             Level::Warn
         };
-        Outcome::respond(Status::Missing, response).logged(
-            level,
-            format!(
-                "authentik: provider \"{}\": login callback failed: {error}",
-                self.name
-            ),
-        )
+        Outcome::respond(Status::Missing, response)
+            .logged(
+                level,
+                format!(
+                    "authentik: provider \"{}\": login callback failed: {error}",
+                    self.name
+                ),
+            )
+            .with_event(Event::Login(LoginResult::Failed))
+    }
+}
+
+/// How a token request that did not give a session ended: authentik unreachable, failing or
+/// an error inside nginx; or an answer that was refused.
+pub(crate) fn token_result(error: &CallbackError) -> TokenResult {
+    match error {
+        CallbackError::ExchangeFailed(status) if *status == 0 || *status >= 500 => {
+            TokenResult::Failure
+        }
+        CallbackError::Seal => TokenResult::Success,
+        _ => TokenResult::Rejected,
     }
 }
 

@@ -18,6 +18,7 @@ pub mod headers;
 pub mod identity;
 pub mod keys;
 pub mod login;
+pub mod metrics;
 pub mod policy;
 pub mod provider;
 pub mod redirect;
