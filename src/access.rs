@@ -1,17 +1,19 @@
 //! The access-phase handler: read the request once, let core decide, apply the outcome.
 
+use authentik_core::auth::Worker;
+use authentik_core::conf::Location;
 use authentik_core::decision::{Action, Level, Outcome, TokenResponse};
 use authentik_core::provider::Provider;
 use ngx::ffi::{
     ngx_array_push, ngx_conf_t, ngx_http_complex_value, ngx_http_handler_pt,
     ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_AGAIN,
-    NGX_DECLINED, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_EMERG, NGX_LOG_ERR,
-    NGX_LOG_INFO, NGX_LOG_WARN, NGX_OK,
+    NGX_DECLINED, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_CRIT, NGX_LOG_EMERG,
+    NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use crate::conf::{LocConf, MainConf};
-use crate::ctx::{ctx_of, ExchangeState, RequestCtx};
+use crate::ctx::{ctx_of, BodyState, ExchangeState, RequestCtx};
 use crate::ffi::{bytes, guard};
 use crate::request::HttpRequest;
 use crate::Module;
@@ -41,6 +43,10 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
     if let Some(main) = Module::main_conf(cf_ref).filter(|m| !m.providers.is_empty()) {
         // SAFETY: `cf` is valid during postconfiguration; `main` is its MainConf.
         if unsafe { crate::shared::add_metrics_zone(cf, main) }.is_err() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        // SAFETY: as above.
+        if unsafe { crate::shared::add_revocation_zone(cf, main) }.is_err() {
             return NGX_ERROR as ngx_int_t;
         }
     }
@@ -115,11 +121,22 @@ fn handle(request: &mut HttpRequest<'_>) -> Result<ngx_int_t, &'static str> {
         Some(_) => true,
         None => false,
     };
+    let body = match std::mem::take(&mut *ctx.body.borrow_mut()) {
+        BodyState::Read(body) => Some(body),
+        BodyState::Reading(limit) => {
+            *ctx.body.borrow_mut() = BodyState::Reading(limit);
+            return Ok(NGX_AGAIN as ngx_int_t);
+        }
+        BodyState::Unread => None,
+    };
+    let mut worker = main.worker.borrow_mut();
+    let worker = worker.as_mut().ok_or("worker state missing")?;
     let outcome = if finished {
-        resume(provider, ctx, now, main, index)?
+        resume(request, location, provider, worker, ctx, now, main, index)?
+    } else if let Some(body) = body {
+        request
+            .with_facts(|facts, _| provider.backchannel_logout(facts, body.as_deref(), worker, now))
     } else {
-        let mut worker = main.worker.borrow_mut();
-        let worker = worker.as_mut().ok_or("worker state missing")?;
         let (outcome, identity_header) = request.with_facts(|facts, identity| {
             (provider.decide(location, facts, worker, now), identity)
         });
@@ -130,12 +147,18 @@ fn handle(request: &mut HttpRequest<'_>) -> Result<ngx_int_t, &'static str> {
         }
         outcome
     };
-    apply(request, main, provider, index, loc, ctx, outcome, now)
+    apply(
+        request, main, provider, index, loc, ctx, worker, outcome, now,
+    )
 }
 
 /// The `token_request` subrequest finished: give its answer to core.
+#[allow(clippy::too_many_arguments)]
 fn resume(
+    request: &HttpRequest<'_>,
+    location: &Location,
     provider: &Provider,
+    worker: &mut Worker,
     ctx: &RequestCtx,
     now: u64,
     main: &MainConf,
@@ -149,7 +172,8 @@ fn resume(
         status: exchange.status,
         body: &exchange.body,
     };
-    let outcome = provider.resume(pending, answer, now);
+    let outcome = request
+        .with_facts(|facts, _| provider.resume(location, facts, worker, pending, answer, now));
     crate::metrics::token_requests(main, index, &outcome, elapsed);
     Ok(outcome)
 }
@@ -188,6 +212,7 @@ fn apply(
     index: usize,
     loc: &LocConf,
     ctx: &RequestCtx,
+    worker: &mut Worker,
     outcome: Outcome,
     now: u64,
 ) -> Result<ngx_int_t, &'static str> {
@@ -210,11 +235,18 @@ fn apply(
             let values = require_values(request, loc);
             let forbidden = provider.enforce_require(&outcome, values.iter().map(Vec::as_slice));
             if let Some(forbidden) = forbidden {
-                return apply(request, main, provider, index, loc, ctx, forbidden, now);
+                return apply(
+                    request, main, provider, index, loc, ctx, worker, forbidden, now,
+                );
             }
         }
     }
     crate::metrics::record(main, index, &outcome);
+    if !outcome.cookies.is_empty() {
+        request
+            .set_cookies(&outcome.cookies)
+            .map_err(|()| "cannot add Set-Cookie")?;
+    }
     match outcome.action {
         Action::Allow(grant) => {
             if loc.location.set_headers() {
@@ -240,8 +272,23 @@ fn apply(
                 return Ok(NGX_AGAIN as ngx_int_t);
             }
             // Could not start: answer as an exchange that failed inside nginx.
-            let failed = resume(provider, ctx, now, main, index)?;
-            apply(request, main, provider, index, loc, ctx, failed, now)
+            let failed = resume(
+                request,
+                &loc.location,
+                provider,
+                worker,
+                ctx,
+                now,
+                main,
+                index,
+            )?;
+            apply(
+                request, main, provider, index, loc, ctx, worker, failed, now,
+            )
+        }
+        Action::ReadBody(read) => {
+            *ctx.body.borrow_mut() = BodyState::Reading(read.limit);
+            Ok(request.read_body())
         }
     }
 }
@@ -275,6 +322,7 @@ fn log_line(request: &HttpRequest<'_>, outcome: &Outcome) {
         return;
     };
     let level = match line.level {
+        Level::Crit => NGX_LOG_CRIT,
         Level::Error => NGX_LOG_ERR,
         Level::Warn => NGX_LOG_WARN,
         Level::Info => NGX_LOG_INFO,
@@ -288,5 +336,6 @@ fn action_name(action: &Action) -> &'static str {
         Action::Pass => "pass",
         Action::Respond(_) => "respond",
         Action::Exchange(_) => "token request",
+        Action::ReadBody(_) => "read body",
     }
 }

@@ -31,6 +31,7 @@ pub struct MainConf {
     pub token_requests: Vec<TokenRequestSite>,
     pub worker: RefCell<Option<Worker>>,
     pub metrics: crate::shared::MetricsZone,
+    pub revocations: crate::shared::RevocationZone,
 }
 
 impl MainConf {

@@ -22,6 +22,17 @@ pub struct ExchangeState {
     pub body: Vec<u8>,
 }
 
+/// A request body the access handler asked for.
+#[derive(Default)]
+pub enum BodyState {
+    #[default]
+    Unread,
+    /// Being read; longer than this is not kept.
+    Reading(usize),
+    /// Read: the bytes, or `None` when the body was over the limit.
+    Read(Option<Vec<u8>>),
+}
+
 /// What the access handler changed in the request headers, to undo it when an internal
 /// redirect runs the access phase again in another location.
 pub struct Injected {
@@ -42,6 +53,7 @@ pub struct RequestCtx {
     /// `$authentik_token_request_body` while an exchange runs.
     pub token_request_body: RefCell<Option<String>>,
     pub exchange: RefCell<Option<ExchangeState>>,
+    pub body: RefCell<BodyState>,
     pub injected: RefCell<Option<Injected>>,
     /// Values variables point at: rendered `$authentik_claim_*` values and identities of
     /// earlier decisions, alive until the request ends.

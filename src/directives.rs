@@ -44,7 +44,7 @@ const fn location(name: ngx_str_t, arity: u32) -> ngx_command_t {
     )
 }
 
-pub static mut NGX_HTTP_AUTHENTIK_COMMANDS: [ngx_command_t; 10] = [
+pub static mut NGX_HTTP_AUTHENTIK_COMMANDS: [ngx_command_t; 11] = [
     command(
         ngx_string!("authentik_provider"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_BLOCK | NGX_CONF_TAKE1,
@@ -74,6 +74,12 @@ pub static mut NGX_HTTP_AUTHENTIK_COMMANDS: [ngx_command_t; 10] = [
     command(
         ngx_string!("authentik_cache"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12,
+        main_directive,
+        NGX_HTTP_MAIN_CONF_OFFSET,
+    ),
+    command(
+        ngx_string!("authentik_revocation_zone"),
+        NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
         main_directive,
         NGX_HTTP_MAIN_CONF_OFFSET,
     ),

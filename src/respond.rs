@@ -79,6 +79,15 @@ impl HttpRequest<'_> {
         }
     }
 
+    /// Add `Set-Cookie` headers to whatever answers the request (a renewed session on the
+    /// upstream's response).
+    pub fn set_cookies(&mut self, cookies: &[String]) -> Result<(), ()> {
+        for cookie in cookies {
+            self.add_response_header(b"Set-Cookie", cookie.as_bytes())?;
+        }
+        Ok(())
+    }
+
     fn raw_headers_out(&mut self) -> &mut ngx::ffi::ngx_http_headers_out_t {
         let r = self.raw();
         // SAFETY: `r` is live and exclusively borrowed through `self`.

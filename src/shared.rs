@@ -8,9 +8,10 @@ use std::ptr;
 use std::sync::atomic::AtomicU64;
 
 use authentik_core::metrics::{self, Metrics, Slot};
+use authentik_core::revocation::{self, Revocations, WriteLock};
 use ngx::ffi::{
-    ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_slab_alloc, ngx_slab_pool_t,
-    ngx_str_t, NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
+    ngx_conf_t, ngx_int_t, ngx_shared_memory_add, ngx_shm_zone_t, ngx_shmtx_lock, ngx_shmtx_t,
+    ngx_shmtx_unlock, ngx_slab_alloc, ngx_slab_pool_t, ngx_str_t, NGX_ERROR, NGX_LOG_EMERG, NGX_OK,
 };
 
 use crate::conf::MainConf;
@@ -48,6 +49,78 @@ impl MetricsZone {
     pub fn slot(&self, provider: usize) -> Option<Slot> {
         self.slots.borrow().get(provider).copied().flatten()
     }
+}
+
+/// The revocation list's zone, and the slab pool mutex its writers hold.
+#[derive(Default)]
+pub struct RevocationZone {
+    pub zone: Zone,
+    lock: SlabLock,
+}
+
+/// The mutex of a zone's slab pool. nginx releases it when a worker dies holding it
+/// (`ngx_unlock_mutexes`), so a `kill -9` during an insertion blocks no one.
+#[derive(Default)]
+struct SlabLock {
+    mutex: Cell<Option<*mut ngx_shmtx_t>>,
+}
+
+impl WriteLock for SlabLock {
+    fn lock(&self) {
+        if let Some(mutex) = self.mutex.get() {
+            // SAFETY: the mutex of a slab pool nginx initialised, mapped for the cycle.
+            unsafe { ngx_shmtx_lock(mutex) }
+        }
+    }
+
+    fn unlock(&self) {
+        if let Some(mutex) = self.mutex.get() {
+            // SAFETY: as in lock; this process holds it.
+            unsafe { ngx_shmtx_unlock(mutex) }
+        }
+    }
+}
+
+/// Declare the revocation list's zone, of `authentik_revocation_zone` bytes.
+///
+/// # Safety
+/// As [`add_metrics_zone`].
+pub unsafe fn add_revocation_zone(cf: *mut ngx_conf_t, main: &MainConf) -> Result<(), ()> {
+    let cells = revocation::cells_for(main.settings.revocation_zone());
+    // SAFETY: guaranteed by the caller.
+    unsafe { add(cf, "authentik_revocations", cells, main, init_revocations) }
+}
+
+unsafe extern "C" fn init_revocations(zone: *mut ngx_shm_zone_t, old: *mut c_void) -> ngx_int_t {
+    guard(NGX_ERROR as ngx_int_t, || {
+        // SAFETY: as in init_metrics.
+        let (main, old) = unsafe {
+            (
+                &*((*zone).data as *const MainConf),
+                (old as *const MainConf).as_ref(),
+            )
+        };
+        let cells = revocation::cells_for(main.settings.revocation_zone());
+        // SAFETY: as documented on attach.
+        let Some(found) = (unsafe { attach(zone, old.map(|m| &m.revocations.zone), cells) }) else {
+            return NGX_ERROR as ngx_int_t;
+        };
+        main.revocations.zone.cells.set(Some(found));
+        // SAFETY: the zone starts with its slab pool, whose mutex nginx initialised.
+        let mutex =
+            unsafe { ptr::addr_of_mut!((*((*zone).shm.addr as *mut ngx_slab_pool_t)).mutex) };
+        main.revocations.lock.mutex.set(Some(mutex));
+        let Some(cells) = main.revocations.zone.cells() else {
+            return NGX_ERROR as ngx_int_t;
+        };
+        // SAFETY: the lock lives in this MainConf, as long as the worker state that holds
+        // the view (both go with the cycle's pool).
+        let lock: &'static dyn WriteLock = unsafe { &*ptr::addr_of!(main.revocations.lock) };
+        if let Some(worker) = main.worker.borrow_mut().as_mut() {
+            worker.revocations = Revocations::new(cells, lock);
+        }
+        NGX_OK as ngx_int_t
+    })
 }
 
 /// Declare the metrics zone.

@@ -1,13 +1,17 @@
 //! The access decision for a protected location (docs/architecture.md, "One request").
 
+use std::rc::Rc;
+
 use crate::auth::{Failure, Worker};
 use crate::conf::{Location, Unauthenticated};
 use crate::decision::{
     Action, Event, Grant, Level, Outcome, Pending, Response, Status, TokenResponse,
 };
+use crate::identity::Identity;
 use crate::metrics::LoginResult;
 use crate::policy::{group_requirement_met, require_values_pass};
 use crate::provider::{Mode, Provider};
+use crate::renewal::Due;
 use crate::request::RequestFacts;
 use crate::skip::SkipRequest;
 
@@ -24,38 +28,49 @@ impl Provider {
         now: u64,
     ) -> Outcome {
         if let Some(endpoint) = request.uri.strip_prefix(OUTPOST_PREFIX) {
-            return self.endpoint(endpoint, request, now);
+            return self.endpoint(endpoint, request, worker, now);
         }
         let authentication = self.authenticate(request, worker, now);
-        let outcome = match authentication.result {
-            Ok(identity) => {
-                if !group_requirement_met(identity.group_names(), &location.require_groups) {
-                    let mut outcome = self.forbidden(identity.username());
-                    outcome.cache = authentication.cache;
-                    return outcome;
-                }
-                let grant = Grant { identity };
-                let refused = grant.identity.refused_headers();
-                let log = (!refused.is_empty()).then(|| crate::decision::LogLine {
-                    level: Level::Info,
-                    message: format!(
-                        "authentik: provider \"{}\": additionalHeaders not set upstream: {}",
-                        self.name,
-                        refused.join(", ")
-                    ),
-                });
-                let mut outcome = Outcome::new(Status::Ok, Action::Allow(grant));
-                outcome.log = log;
-                outcome
+        let cache = authentication.cache;
+        let outcome = match self.renewal_due(&authentication, worker, now) {
+            Due::Exchange(exchange) => Outcome::new(Status::Expired, Action::Exchange(exchange)),
+            Due::Serve(identity) => self.admit(location, identity),
+            Due::Unavailable => {
+                self.unauthenticated(location, request, Failure::Expired, false, now)
             }
-            Err(failure) => {
-                self.unauthenticated(location, request, failure, authentication.session_sent, now)
-            }
+            Due::Ended => self.renewal_ended(location, request, now, &"still refused"),
+            Due::No => match authentication.result {
+                Ok(identity) => self.admit(location, identity),
+                Err(failure) => self.unauthenticated(
+                    location,
+                    request,
+                    failure,
+                    authentication.session_sent,
+                    now,
+                ),
+            },
         };
-        Outcome {
-            cache: authentication.cache,
-            ..outcome
+        Outcome { cache, ..outcome }
+    }
+
+    /// An authenticated user: allowed when the location's groups admit them, else 403.
+    pub(crate) fn admit(&self, location: &Location, identity: Rc<Identity>) -> Outcome {
+        if !group_requirement_met(identity.group_names(), &location.require_groups) {
+            return self.forbidden(identity.username());
         }
+        let grant = Grant { identity };
+        let refused = grant.identity.refused_headers();
+        let log = (!refused.is_empty()).then(|| crate::decision::LogLine {
+            level: Level::Info,
+            message: format!(
+                "authentik: provider \"{}\": additionalHeaders not set upstream: {}",
+                self.name,
+                refused.join(", ")
+            ),
+        });
+        let mut outcome = Outcome::new(Status::Ok, Action::Allow(grant));
+        outcome.log = log;
+        outcome
     }
 
     /// `authentik_require`: the glue evaluates the values (nginx variables, which may read
@@ -70,16 +85,28 @@ impl Provider {
             Action::Allow(grant) if !require_values_pass(values) => {
                 let mut forbidden = self.forbidden(grant.identity.username());
                 forbidden.cache = allowed.cache;
-                Some(forbidden)
+                // A renewed session stays renewed.
+                Some(forbidden.with_cookies(allowed.cookies.clone()))
             }
             _ => None,
         }
     }
 
-    /// Continue after the `token_request` subrequest.
-    pub fn resume(&self, pending: Pending, answer: TokenResponse<'_>, now: u64) -> Outcome {
+    /// Continue after the `token_request` subrequest, with the request's facts read again.
+    pub fn resume(
+        &self,
+        location: &Location,
+        request: &RequestFacts<'_>,
+        worker: &mut Worker,
+        pending: Pending,
+        answer: TokenResponse<'_>,
+        now: u64,
+    ) -> Outcome {
         match pending {
             Pending::Login(login) => self.finish_callback(&login, answer, now),
+            Pending::Refresh(renewal) => {
+                self.finish_renewal(location, request, worker, renewal, answer, now)
+            }
         }
     }
 
@@ -94,7 +121,7 @@ impl Provider {
         )
     }
 
-    fn unauthenticated(
+    pub(crate) fn unauthenticated(
         &self,
         location: &Location,
         request: &RequestFacts<'_>,

@@ -8,6 +8,7 @@ use crate::identity::Identity;
 use crate::login::LoginState;
 use crate::metrics::{CacheUse, Extra, Grant as GrantType, LoginResult, TokenResult};
 use crate::provider::Provider;
+use crate::renewal::Renewal;
 use crate::META_VERSION;
 
 /// `$authentik_status`, for access logs.
@@ -45,6 +46,9 @@ pub struct Outcome {
     pub cache: CacheUse,
     /// What else happened, for the metrics.
     pub events: Vec<Event>,
+    /// `Set-Cookie` values for whatever answers this request (a renewed session): the
+    /// upstream's response, or the module's own (where they are in [`Response::cookies`]).
+    pub cookies: Vec<String>,
 }
 
 /// Something the metrics count besides the request itself.
@@ -65,6 +69,16 @@ pub enum Action {
     Respond(Response),
     /// Run the `token_request` subrequest with this form body, then resume with its answer.
     Exchange(Exchange),
+    /// Read the request body (a back-channel logout), then hand it to
+    /// [`Provider::backchannel_logout`](crate::provider::Provider::backchannel_logout).
+    ReadBody(ReadBody),
+}
+
+/// A request body to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadBody {
+    /// A longer body is not kept: the logout answer is 413.
+    pub limit: usize,
 }
 
 /// An authenticated user, ready for the variables and the upstream headers.
@@ -208,6 +222,8 @@ pub struct Exchange {
 pub enum Pending {
     /// A login callback: the code exchange of this login.
     Login(LoginState),
+    /// A session's renewal: the refresh grant.
+    Refresh(Renewal),
 }
 
 /// What the `token_request` subrequest returned.
@@ -220,6 +236,7 @@ pub struct TokenResponse<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    Crit,
     Error,
     Warn,
     Info,
@@ -239,7 +256,17 @@ impl Outcome {
             log: None,
             cache: CacheUse::None,
             events: Vec::new(),
+            cookies: Vec::new(),
         }
+    }
+
+    /// Add `Set-Cookie` values to whatever answers the request.
+    pub(crate) fn with_cookies(mut self, mut cookies: Vec<String>) -> Outcome {
+        match &mut self.action {
+            Action::Respond(response) => response.cookies.append(&mut cookies),
+            _ => self.cookies.append(&mut cookies),
+        }
+        self
     }
 
     pub(crate) fn respond(status: Status, response: Response) -> Outcome {
