@@ -31,9 +31,11 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
             ngx::ngx_log_error!(
                 NGX_LOG_EMERG,
                 cf_ref.log,
-                "token_request \"{}\" names no location: add \"location = {} {{ internal; … }}\" (nginx-conf/token-request.conf) in {}:{}",
+                "{} \"{}\" names no location: add \"location = {} {{ internal; … }}\" (nginx-conf/{}.conf) in {}:{}",
+                site.directive,
                 site.uri,
                 site.uri,
+                site.directive.replace('_', "-"),
                 site.file,
                 site.line
             );
@@ -249,9 +251,10 @@ fn apply(
     }
     match outcome.action {
         Action::Allow(grant) => {
-            if loc.location.set_headers() {
+            let headers = loc.location.set_headers();
+            if headers || grant.strip_authorization {
                 let injected = request
-                    .inject(&grant, provider)
+                    .inject(&grant, provider, headers)
                     .map_err(|()| "cannot add identity headers")?;
                 *ctx.injected.borrow_mut() = Some(injected);
             }
@@ -318,16 +321,15 @@ fn require_values(request: &mut HttpRequest<'_>, loc: &LocConf) -> Vec<Vec<u8>> 
 }
 
 fn log_line(request: &HttpRequest<'_>, outcome: &Outcome) {
-    let Some(line) = &outcome.log else {
-        return;
-    };
-    let level = match line.level {
-        Level::Crit => NGX_LOG_CRIT,
-        Level::Error => NGX_LOG_ERR,
-        Level::Warn => NGX_LOG_WARN,
-        Level::Info => NGX_LOG_INFO,
-    };
-    ngx::ngx_log_error!(level, request.log(), "{}", line.message);
+    for line in outcome.notes.iter().chain(&outcome.log) {
+        let level = match line.level {
+            Level::Crit => NGX_LOG_CRIT,
+            Level::Error => NGX_LOG_ERR,
+            Level::Warn => NGX_LOG_WARN,
+            Level::Info => NGX_LOG_INFO,
+        };
+        ngx::ngx_log_error!(level, request.log(), "{}", line.message);
+    }
 }
 
 fn action_name(action: &Action) -> &'static str {

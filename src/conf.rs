@@ -14,8 +14,11 @@ use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use crate::ffi::guard;
 use crate::Module;
 
-/// A `token_request` and where it was written, checked once every location is known.
+/// A `token_request` or `jwks_request` and where it was written, checked once every
+/// location is known.
 pub struct TokenRequestSite {
+    /// `token_request` or `jwks_request`.
+    pub directive: &'static str,
     pub uri: String,
     pub file: String,
     pub line: usize,

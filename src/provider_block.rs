@@ -13,10 +13,10 @@ use crate::conf::{MainConf, TokenRequestSite};
 use crate::directives::{conf_error, conf_warning, with_conf, Directive, NginxUnits};
 use crate::ffi::guard;
 
-/// The block being read, and where its `token_request` line was.
+/// The block being read, and where its `token_request` and `jwks_request` lines were.
 struct Block {
     settings: ProviderSettings,
-    token_request: Option<TokenRequestSite>,
+    sites: Vec<TokenRequestSite>,
 }
 
 pub unsafe extern "C" fn authentik_provider(
@@ -35,7 +35,7 @@ pub unsafe extern "C" fn authentik_provider(
         }
         let mut block = Block {
             settings: ProviderSettings::new(name)?,
-            token_request: None,
+            sites: Vec::new(),
         };
         // SAFETY: the block is parsed with our handler and `block` as its context, then the
         // saved parser state is restored, as nginx's own `map {}` and `types {}` do.
@@ -59,7 +59,7 @@ pub unsafe extern "C" fn authentik_provider(
             conf_warning(cf, &warning.0);
         }
         main.providers.push(provider);
-        main.token_requests.extend(block.token_request);
+        main.token_requests.extend(block.sites);
         Ok(())
     };
     // SAFETY: registered with NGX_HTTP_MAIN_CONF_OFFSET, so `conf` is this module's MainConf.
@@ -90,9 +90,13 @@ unsafe extern "C" fn provider_setting(
                 for warning in warnings {
                     conf_warning(cf, &warning.0);
                 }
-                if directive.name == "token_request" {
+                let site = ["token_request", "jwks_request"]
+                    .into_iter()
+                    .find(|&name| name == directive.name);
+                if let Some(site) = site {
                     let (file, line) = directive.origin();
-                    block.token_request = Some(TokenRequestSite {
+                    block.sites.push(TokenRequestSite {
+                        directive: site,
                         uri: directive.args[0].to_string(),
                         file,
                         line,

@@ -144,23 +144,37 @@ impl<'r> HttpRequest<'r> {
         })
     }
 
-    /// Add `grant`'s headers for the upstream, replacing the client's of the same names.
-    pub fn inject(&mut self, grant: &Grant, provider: &Provider) -> Result<Injected, ()> {
+    /// Add `grant`'s headers for the upstream (with `headers`), replacing the client's of the
+    /// same names; take out the client's `Authorization` when it carried the credentials.
+    pub fn inject(
+        &mut self,
+        grant: &Grant,
+        provider: &Provider,
+        headers: bool,
+    ) -> Result<Injected, ()> {
         let mut removed = Vec::new();
         let authorization = self.r().headers_in.authorization;
-        if grant.identity.basic_authorization().is_some()
-            || !grant.identity.additional_headers().is_empty()
-        {
+        let replacing = headers
+            && (grant.identity.basic_authorization().is_some()
+                || !grant.identity.additional_headers().is_empty());
+        if replacing || grant.strip_authorization {
             self.retain_headers(|h| {
                 // SAFETY: header names live in the request pool.
-                let replaced = grant.replaces(unsafe { bytes(&h.key) });
+                let name = unsafe { bytes(&h.key) };
+                let replaced = match headers {
+                    true => grant.replaces(name),
+                    false => name.eq_ignore_ascii_case(b"authorization"),
+                };
                 if replaced {
                     removed.push(*h);
                 }
                 !replaced
             })?;
         }
-        for header in grant.upstream_headers(provider) {
+        if grant.strip_authorization {
+            self.request.as_mut().headers_in.authorization = ptr::null_mut();
+        }
+        for header in grant.upstream_headers(provider).filter(|_| headers) {
             let h = self.push_header(
                 header.name.as_bytes(),
                 header.lowercase,

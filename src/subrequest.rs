@@ -1,6 +1,7 @@
-//! The `token_request` subrequest: an in-memory subrequest to the internal location that
-//! proxies to authentik's token endpoint, with the form body in
-//! `$authentik_token_request_body`.
+//! The subrequests to authentik: an in-memory subrequest to the internal location that
+//! proxies to authentik's token endpoint (`token_request`, with the form body in
+//! `$authentik_token_request_body`) or to its JWKS (`jwks_request`, a GET). Its own
+//! request body is empty: the client's body never goes to authentik.
 
 use std::ffi::c_void;
 use std::ptr;

@@ -27,10 +27,31 @@ impl Provider {
         worker: &mut Worker,
         now: u64,
     ) -> Outcome {
+        self.decide_with(location, request, worker, now, true)
+    }
+
+    /// [`Provider::decide`]. `fetch`: whether a JWKS fetch may come first (not right after
+    /// one, in the same request).
+    pub(crate) fn decide_with(
+        &self,
+        location: &Location,
+        request: &RequestFacts<'_>,
+        worker: &mut Worker,
+        now: u64,
+        fetch: bool,
+    ) -> Outcome {
+        if let Some(fetch) = fetch.then(|| self.jwks_scheduled(now)).flatten() {
+            return fetch;
+        }
         if let Some(endpoint) = request.uri.strip_prefix(OUTPOST_PREFIX) {
             return self.endpoint(endpoint, request, worker, now);
         }
         let authentication = self.authenticate(request, worker, now);
+        if let (true, Err(failure)) = (fetch, &authentication.result) {
+            if let Some(fetch) = self.jwks_for_failure(*failure, now) {
+                return fetch;
+            }
+        }
         let cache = authentication.cache;
         let outcome = match self.renewal_due(&authentication, worker, now) {
             Due::Exchange(exchange) => Outcome::new(Status::Expired, Action::Exchange(exchange)),
@@ -41,13 +62,14 @@ impl Provider {
             Due::Ended => self.renewal_ended(location, request, now, &"still refused"),
             Due::No => match authentication.result {
                 Ok(identity) => self.admit(location, identity),
-                Err(failure) => self.unauthenticated(
-                    location,
-                    request,
-                    failure,
-                    authentication.session_sent,
-                    now,
-                ),
+                Err(failure) => {
+                    if let Some(basic) = self.basic_auth(location, request, worker, now, fetch) {
+                        return basic;
+                    }
+                    // A key this worker could not fetch yet says nothing about the cookie.
+                    let clear = authentication.session_sent && !self.keys_unavailable(failure);
+                    self.unauthenticated(location, request, failure, clear, now)
+                }
             },
         };
         Outcome { cache, ..outcome }
@@ -58,7 +80,10 @@ impl Provider {
         if !group_requirement_met(identity.group_names(), &location.require_groups) {
             return self.forbidden(identity.username());
         }
-        let grant = Grant { identity };
+        let grant = Grant {
+            identity,
+            strip_authorization: false,
+        };
         let refused = grant.identity.refused_headers();
         let log = (!refused.is_empty()).then(|| crate::decision::LogLine {
             level: Level::Info,
@@ -92,7 +117,8 @@ impl Provider {
         }
     }
 
-    /// Continue after the `token_request` subrequest, with the request's facts read again.
+    /// Continue after the `token_request` (or `jwks_request`) subrequest, with the request's
+    /// facts read again.
     pub fn resume(
         &self,
         location: &Location,
@@ -102,10 +128,39 @@ impl Provider {
         answer: TokenResponse<'_>,
         now: u64,
     ) -> Outcome {
+        self.resume_with(location, request, worker, pending, answer, now, true)
+    }
+
+    /// [`Provider::resume`]. `fetch`: whether a JWKS fetch may come first, when the answer's
+    /// tokens name a key the worker lacks.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn resume_with(
+        &self,
+        location: &Location,
+        request: &RequestFacts<'_>,
+        worker: &mut Worker,
+        pending: Pending,
+        answer: TokenResponse<'_>,
+        now: u64,
+        fetch: bool,
+    ) -> Outcome {
+        let pending = match fetch {
+            true => match self.jwks_for_answer(pending, answer, now) {
+                Ok(fetch) => return fetch,
+                Err(pending) => pending,
+            },
+            false => pending,
+        };
         match pending {
             Pending::Login(login) => self.finish_callback(&login, answer, now),
             Pending::Refresh(renewal) => {
                 self.finish_renewal(location, request, worker, renewal, answer, now)
+            }
+            Pending::Basic(exchange) => {
+                self.finish_basic(location, request, worker, exchange, answer, now)
+            }
+            Pending::Jwks(fetch) => {
+                self.finish_jwks(location, request, worker, *fetch, answer, now)
             }
         }
     }
@@ -129,14 +184,7 @@ impl Provider {
         session_sent: bool,
         now: u64,
     ) -> Outcome {
-        let skip = SkipRequest {
-            scheme: request.scheme().as_bytes(),
-            host: request.server,
-            uri: request.uri,
-            args: request.args,
-            request_uri: request.request_uri,
-        };
-        if self.skip_paths.skips(self.mode, &skip) {
+        if self.skipped(request) {
             return Outcome::new(Status::Skipped, Action::Pass);
         }
         let mut cookies = Vec::new();
@@ -160,9 +208,7 @@ impl Provider {
             outcome
         } else {
             let mut response = Response::status(401);
-            response
-                .headers
-                .push(("WWW-Authenticate", "Bearer realm=\"authentik\"".into()));
+            response.headers = self.challenges(request);
             response.cookies = cookies;
             Outcome::respond(failure.status(), response)
         };
@@ -177,6 +223,18 @@ impl Provider {
             );
         }
         outcome
+    }
+
+    /// `skip_path` lets this request through without identity.
+    pub(crate) fn skipped(&self, request: &RequestFacts<'_>) -> bool {
+        let skip = SkipRequest {
+            scheme: request.scheme().as_bytes(),
+            host: request.server,
+            uri: request.uri,
+            args: request.args,
+            request_uri: request.request_uri,
+        };
+        self.skip_paths.skips(self.mode, &skip)
     }
 
     /// The URL of this request as a return URL: on the application's own origin in single

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use lru::LruCache;
 
+use crate::basic::BasicState;
 use crate::cache::{Cost, TokenCache};
 use crate::cookie::SessionCookies;
 use crate::identity::{Identity, IdentityError};
@@ -68,6 +69,8 @@ impl From<IdentityError> for Failure {
 pub enum Credential {
     Session,
     Bearer,
+    /// An `Authorization: Basic` app password, keyed by the digest of the header.
+    Basic,
 }
 
 /// What a session cookie holds besides its token.
@@ -120,6 +123,8 @@ pub struct Worker {
     /// The shared revocation list, once nginx has mapped its zone.
     pub revocations: Option<Revocations<'static>>,
     pub(crate) holds: LruCache<Box<str>, Hold>,
+    /// Basic credentials that did not authenticate, and the exchanges in flight.
+    pub basic: BasicState,
 }
 
 impl Worker {
@@ -128,7 +133,38 @@ impl Worker {
             cache: TokenCache::new(cache_entries, cache_bytes),
             revocations: None,
             holds: LruCache::new(NonZeroUsize::new(HOLDS).unwrap_or(NonZeroUsize::MIN)),
+            basic: BasicState::new(),
         }
+    }
+
+    /// Keep the identity of an exchanged app password until `until`.
+    pub(crate) fn cache_basic(
+        &mut self,
+        provider: u32,
+        key: &[u8],
+        identity: Rc<Identity>,
+        until: u64,
+    ) {
+        let entry = CachedIdentity {
+            provider,
+            kind: Credential::Basic,
+            identity,
+            session: None,
+        };
+        self.cache.insert(key, entry, until);
+    }
+
+    /// The cached identity of an app password.
+    pub(crate) fn cached_basic(
+        &mut self,
+        provider: u32,
+        key: &[u8],
+        now: u64,
+    ) -> Option<Rc<Identity>> {
+        self.cache
+            .get(key, now)
+            .filter(|entry| entry.provider == provider && entry.kind == Credential::Basic)
+            .map(|entry| entry.identity.clone())
     }
 
     pub(crate) fn revoked(&self, marks: &Marks, now: u64) -> bool {
@@ -238,7 +274,7 @@ impl Provider {
         }
     }
 
-    fn bearer_identity(
+    pub(crate) fn bearer_identity(
         &self,
         worker: &mut Worker,
         cache: &mut CacheUse,

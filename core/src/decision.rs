@@ -2,12 +2,14 @@
 
 use std::rc::Rc;
 
+use crate::basic::BasicExchange;
 use crate::fields::{Field, FIELDS};
 use crate::headers::AUTHORIZATION;
 use crate::identity::Identity;
 use crate::login::LoginState;
 use crate::metrics::{CacheUse, Extra, Grant as GrantType, LoginResult, TokenResult};
 use crate::provider::Provider;
+use crate::remote_jwks::JwksFetch;
 use crate::renewal::Renewal;
 use crate::META_VERSION;
 
@@ -42,6 +44,8 @@ pub struct Outcome {
     pub action: Action,
     /// A line for the error log, when the decision is worth one.
     pub log: Option<LogLine>,
+    /// Lines of earlier steps of the same request (a JWKS fetch), logged before `log`.
+    pub notes: Vec<LogLine>,
     /// Whether the credential came from the cache (for the metrics).
     pub cache: CacheUse,
     /// What else happened, for the metrics.
@@ -85,6 +89,9 @@ pub struct ReadBody {
 #[derive(Debug, Clone)]
 pub struct Grant {
     pub identity: Rc<Identity>,
+    /// The client's `Authorization` carried the credentials (Basic): it never reaches the
+    /// upstream, whatever `authentik_set_headers` says.
+    pub strip_authorization: bool,
 }
 
 /// One header for the upstream.
@@ -158,7 +165,7 @@ impl Grant {
     /// (`additionalHeaders` and the Basic header replace the client's).
     pub fn replaces(&self, name: &[u8]) -> bool {
         let identity = &*self.identity;
-        (identity.basic_authorization().is_some()
+        ((self.strip_authorization || identity.basic_authorization().is_some())
             && name.eq_ignore_ascii_case(AUTHORIZATION.name().as_bytes()))
             || identity
                 .additional_headers()
@@ -224,6 +231,10 @@ pub enum Pending {
     Login(LoginState),
     /// A session's renewal: the refresh grant.
     Refresh(Renewal),
+    /// `Authorization: Basic` with an app password: the `client_credentials` grant.
+    Basic(BasicExchange),
+    /// A GET of `jwks_request`, and what the request does once the keys are in.
+    Jwks(Box<JwksFetch>),
 }
 
 /// What the `token_request` subrequest returned.
@@ -254,6 +265,7 @@ impl Outcome {
             status,
             action,
             log: None,
+            notes: Vec::new(),
             cache: CacheUse::None,
             events: Vec::new(),
             cookies: Vec::new(),

@@ -280,6 +280,27 @@ impl KeySet {
         jwks: Option<&str>,
         allowed: Option<&[Algorithm]>,
     ) -> Result<KeySet, KeyError> {
+        KeySet::build(client_secret, jwks, allowed, true)
+    }
+
+    /// The configured keys of a provider whose JWKS is also fetched (`jwks_request`): like
+    /// [`KeySet::new`], except that an allowed asymmetric algorithm may have no key yet (the
+    /// fetched set must have one) and the set may be empty. Such a set verifies what it has
+    /// keys for and refuses the rest.
+    pub fn awaiting_fetch(
+        client_secret: &[u8],
+        jwks: Option<&str>,
+        allowed: Option<&[Algorithm]>,
+    ) -> Result<KeySet, KeyError> {
+        KeySet::build(client_secret, jwks, allowed, false)
+    }
+
+    fn build(
+        client_secret: &[u8],
+        jwks: Option<&str>,
+        allowed: Option<&[Algorithm]>,
+        complete: bool,
+    ) -> Result<KeySet, KeyError> {
         let keys = match jwks {
             Some(text) => parse_jwks(text)?,
             None => Vec::new(),
@@ -307,7 +328,7 @@ impl KeySet {
                 })
                 .collect(),
         };
-        if allowed.is_empty() {
+        if allowed.is_empty() && complete {
             // Default list with neither a secret nor a JWKS.
             return Err(KeyError::NoKeyForAlgorithm(Algorithm::HS256));
         }
@@ -316,7 +337,7 @@ impl KeySet {
             let has_key = if alg.is_hmac() {
                 !client_secret.is_empty()
             } else {
-                keys.iter().any(|k| k.alg == alg)
+                !complete || keys.iter().any(|k| k.alg == alg)
             };
             if !has_key {
                 return Err(KeyError::NoKeyForAlgorithm(alg));
@@ -402,6 +423,19 @@ impl KeySet {
     /// The `kid`s of the JWKS keys.
     pub fn kids(&self) -> impl Iterator<Item = &str> {
         self.keys.iter().filter_map(|k| k.kid.as_deref())
+    }
+
+    /// Whether a token signed with `alg` under `kid` names a public key this set does not
+    /// have: a `kid` of no key, or without `kid` an algorithm no key has. HS* never misses
+    /// (its key is the client secret).
+    pub fn misses(&self, alg: Algorithm, kid: Option<&str>) -> bool {
+        if alg.is_hmac() {
+            return false;
+        }
+        match kid {
+            Some(kid) => !self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)),
+            None => !self.keys.iter().any(|k| k.alg == alg),
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod basic;
 pub mod cache;
 pub mod claims;
 pub mod conf;
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod policy;
 pub mod provider;
 pub mod redirect;
+pub mod remote_jwks;
 pub mod renewal;
 pub mod request;
 pub mod revocation;

@@ -138,8 +138,23 @@ impl Provider {
     }
 
     /// The logout request's body was read (`None`: it was larger than [`MAX_LOGOUT_BODY`]):
-    /// verify it and revoke what it names.
+    /// verify it and revoke what it names. A token naming a key the worker lacks fetches the
+    /// JWKS first (`jwks_request`).
     pub fn backchannel_logout(
+        &self,
+        request: &RequestFacts<'_>,
+        body: Option<&[u8]>,
+        worker: &mut Worker,
+        now: u64,
+    ) -> Outcome {
+        match self.jwks_for_logout(request, body, now) {
+            Some(fetch) => fetch,
+            None => self.backchannel_logout_now(request, body, worker, now),
+        }
+    }
+
+    /// [`Provider::backchannel_logout`] with the keys the worker has.
+    pub(crate) fn backchannel_logout_now(
         &self,
         request: &RequestFacts<'_>,
         body: Option<&[u8]>,

@@ -6,6 +6,7 @@ use url::Url;
 
 use crate::cookie::CookieAttributes;
 use crate::identity::BasicAuthAttributes;
+use crate::remote_jwks::RemoteJwks;
 use crate::seal::SealKey;
 use crate::skip::SkipPaths;
 use crate::token::Verifier;
@@ -41,6 +42,10 @@ pub struct Provider {
     pub(crate) token_request: Option<String>,
     pub(crate) skip_paths: SkipPaths,
     pub(crate) bearer: bool,
+    /// `Authorization: Basic` (app passwords, `goauthentik.io/token`).
+    pub(crate) basic: bool,
+    /// `jwks_request`: keys fetched from authentik.
+    pub(crate) remote_jwks: Option<RemoteJwks>,
     /// Renew sessions with their refresh token.
     pub(crate) refresh: bool,
     /// Renew a session last renewed this long ago, even when its token is still valid.
@@ -68,6 +73,11 @@ impl Provider {
     /// The internal location of the code exchange, when configured.
     pub fn token_request(&self) -> Option<&str> {
         self.token_request.as_deref()
+    }
+
+    /// The internal location the JWKS is fetched from, when configured.
+    pub fn jwks_request(&self) -> Option<&str> {
+        self.remote_jwks.as_ref().map(RemoteJwks::uri)
     }
 
     pub fn cookie_name(&self) -> &str {

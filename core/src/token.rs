@@ -19,12 +19,14 @@
 //!    floats; a non-numeric time is `Malformed`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use crate::claims::{Claims, Header, JsonError, Member, NumericDate};
 use crate::keys::{Algorithm, KeyError, KeySet};
+use crate::remote_jwks::FetchedKeys;
 
 /// The largest token accepted, in bytes (the whole compact serialization).
 pub const MAX_TOKEN_BYTES: usize = 64 * 1024;
@@ -116,6 +118,8 @@ impl From<KeyError> for TokenError {
 #[derive(Clone, Debug)]
 pub struct Verifier {
     keys: KeySet,
+    /// With `jwks_request`: the fetched keys, used instead of `keys` once there are some.
+    fetched: Option<Arc<FetchedKeys>>,
     issuer: Box<str>,
     audience: Box<str>,
     leeway: u64,
@@ -125,14 +129,29 @@ impl Verifier {
     pub fn new(keys: KeySet, issuer: &str, audience: &str, leeway_secs: u64) -> Verifier {
         Verifier {
             keys,
+            fetched: None,
             issuer: issuer.into(),
             audience: audience.into(),
             leeway: leeway_secs,
         }
     }
 
+    /// Verify with the keys of `fetched` once it has some (a remote JWKS).
+    pub fn with_fetched(mut self, fetched: Arc<FetchedKeys>) -> Verifier {
+        self.fetched = Some(fetched);
+        self
+    }
+
+    /// The configured keys (the client secret and `jwks_file`).
     pub fn keys(&self) -> &KeySet {
         &self.keys
+    }
+
+    /// `read` the keys tokens are verified with now: the fetched ones, else the configured
+    /// ones.
+    pub fn with_current_keys<R>(&self, read: impl FnOnce(&KeySet) -> R) -> R {
+        let fetched = self.fetched.as_ref().and_then(|f| f.current());
+        read(fetched.as_deref().unwrap_or(&self.keys))
     }
 
     pub fn issuer(&self) -> &str {
@@ -207,7 +226,9 @@ impl Verifier {
         }
 
         let signature = std::str::from_utf8(signature_b64).map_err(|_| TokenError::Malformed)?;
-        if let Err(e) = self.keys.verify(alg, kid, message, signature) {
+        let fetched = self.fetched.as_ref().and_then(|f| f.current());
+        let keys = fetched.as_deref().unwrap_or(&self.keys);
+        if let Err(e) = keys.verify(alg, kid, message, signature) {
             // A signature that is not canonical base64url is a malformed token, not a wrong key.
             let canonical = URL_SAFE_NO_PAD.decode(signature_b64).is_ok();
             return Err(if canonical {

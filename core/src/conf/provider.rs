@@ -11,6 +11,7 @@ use crate::provider::{
     default_cookie_name, Mode, Provider, DEFAULT_LEEWAY_SECS, DEFAULT_META_OUTPOST, DEFAULT_SCOPES,
     MAX_LEEWAY_SECS, MIN_COOKIE_SECRET_BYTES,
 };
+use crate::remote_jwks::{RemoteJwks, DEFAULT_REFRESH_SECS};
 use crate::sanitize::is_cookie_name;
 use crate::seal::SealKey;
 use crate::skip::SkipPaths;
@@ -33,10 +34,13 @@ pub struct ProviderSettings {
     scopes: Option<String>,
     token_request: Option<String>,
     jwks: Option<String>,
+    jwks_request: Option<String>,
+    jwks_refresh: Option<u64>,
     algorithms: Option<Vec<Algorithm>>,
     leeway_secs: Option<u64>,
     skip_paths: SkipPaths,
     bearer: Option<bool>,
+    basic: Option<bool>,
     refresh: Option<bool>,
     refresh_interval: Option<Option<u64>>,
     basic_user: Option<String>,
@@ -47,7 +51,7 @@ pub struct ProviderSettings {
 }
 
 /// Every setting of the block, for error messages that need a `'static` name.
-const SETTINGS: [&str; 27] = [
+const SETTINGS: [&str; 30] = [
     "issuer",
     "authorize_url",
     "end_session_url",
@@ -63,10 +67,13 @@ const SETTINGS: [&str; 27] = [
     "scopes",
     "token_request",
     "jwks_file",
+    "jwks_request",
+    "jwks_refresh",
     "algorithms",
     "leeway",
     "skip_path",
     "bearer",
+    "basic",
     "refresh",
     "refresh_interval",
     "basic_auth_user_attribute",
@@ -173,14 +180,16 @@ impl ProviderSettings {
                 }
                 once(&mut self.scopes, name, args.join(" "))?
             }
-            "token_request" => {
-                let uri = text(args)?;
-                if !uri.starts_with('/') {
-                    return Err(SettingError::Invalid(format!(
-                        "token_request must be a URI starting with \"/\": \"{uri}\""
-                    )));
-                }
-                once(&mut self.token_request, name, uri)?
+            "token_request" => once(&mut self.token_request, name, location_uri(name, args)?)?,
+            "jwks_request" => once(&mut self.jwks_request, name, location_uri(name, args)?)?,
+            "jwks_refresh" => {
+                let value = one(name, args)?;
+                let secs = units.seconds(value).filter(|&s| s > 0).ok_or_else(|| {
+                    SettingError::Invalid(format!(
+                        "invalid jwks_refresh \"{value}\", expected a time such as 1h"
+                    ))
+                })?;
+                once(&mut self.jwks_refresh, name, secs)?
             }
             "meta_outpost" => once(&mut self.meta_outpost, name, text(args)?)?,
             "meta_provider" => once(&mut self.meta_provider, name, text(args)?)?,
@@ -274,6 +283,7 @@ impl ProviderSettings {
                 }
             }
             "bearer" => once(&mut self.bearer, name, on_off(name, args)?)?,
+            "basic" => once(&mut self.basic, name, on_off(name, args)?)?,
             "refresh" => once(&mut self.refresh, name, on_off(name, args)?)?,
             "refresh_interval" => {
                 let value = one(name, args)?;
@@ -367,12 +377,32 @@ impl ProviderSettings {
                 self.name
             )));
         }
-        let keys = KeySet::new(
-            &client_secret,
-            self.jwks.as_deref(),
-            self.algorithms.as_deref(),
-        )
+        if self.jwks_refresh.is_some() && self.jwks_request.is_none() {
+            return Err(SettingError::Invalid(
+                "jwks_refresh needs jwks_request (the keys it refreshes)".into(),
+            ));
+        }
+        // With jwks_request the fetched keys complete the set, and win once fetched.
+        let keys = match self.jwks_request {
+            Some(_) => KeySet::awaiting_fetch(
+                &client_secret,
+                self.jwks.as_deref(),
+                self.algorithms.as_deref(),
+            ),
+            None => KeySet::new(
+                &client_secret,
+                self.jwks.as_deref(),
+                self.algorithms.as_deref(),
+            ),
+        }
         .map_err(|e| SettingError::Invalid(format!("invalid jwks_file or algorithms: {e}")))?;
+        let remote_jwks = self.jwks_request.map(|uri| {
+            RemoteJwks::new(
+                uri,
+                self.jwks_refresh.unwrap_or(DEFAULT_REFRESH_SECS),
+                self.algorithms.clone(),
+            )
+        });
         let min_hmac = keys
             .algorithms()
             .iter()
@@ -402,7 +432,12 @@ impl ProviderSettings {
         };
         let provider = Provider {
             id,
-            verifier: Verifier::new(keys, &issuer, &client_id, leeway_secs),
+            verifier: match &remote_jwks {
+                Some(remote) => Verifier::new(keys, &issuer, &client_id, leeway_secs)
+                    .with_fetched(remote.fetched()),
+                None => Verifier::new(keys, &issuer, &client_id, leeway_secs),
+            },
+            remote_jwks,
             leeway_secs,
             end_session_url: self
                 .end_session_url
@@ -422,6 +457,7 @@ impl ProviderSettings {
             token_request: self.token_request,
             skip_paths: self.skip_paths,
             bearer: self.bearer.unwrap_or(true),
+            basic: self.basic.unwrap_or(true),
             refresh: self.refresh.unwrap_or(true),
             refresh_interval: self.refresh_interval.flatten(),
             basic_auth: BasicAuthAttributes {
@@ -443,6 +479,17 @@ impl ProviderSettings {
         };
         Ok((provider, warnings))
     }
+}
+
+/// The URI of an internal location (`token_request`, `jwks_request`).
+fn location_uri(name: &'static str, args: &[&str]) -> Result<String, SettingError> {
+    let uri = one(name, args)?;
+    if !uri.starts_with('/') {
+        return Err(SettingError::Invalid(format!(
+            "{name} must be a URI starting with \"/\": \"{uri}\""
+        )));
+    }
+    Ok(uri.to_string())
 }
 
 /// A warning when other users may read a secret file (SECURITY.md, "Secret files").
