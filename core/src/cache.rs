@@ -52,6 +52,14 @@ impl<V: Cost> TokenCache<V> {
         self.bytes
     }
 
+    /// Drop every entry.
+    pub fn clear(&mut self) {
+        if let Some(entries) = self.entries.as_mut() {
+            entries.clear();
+        }
+        self.bytes = 0;
+    }
+
     /// The value for `key` if present and `now < expires_at`; an expired entry is dropped.
     pub fn get(&mut self, key: &[u8], now: u64) -> Option<&V> {
         let entries = self.entries.as_mut()?;

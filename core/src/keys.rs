@@ -425,6 +425,11 @@ impl KeySet {
         self.keys.iter().filter_map(|k| k.kid.as_deref())
     }
 
+    /// Whether no key of this set has `kid`.
+    pub fn misses_kid(&self, kid: &str) -> bool {
+        !self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
     /// Whether a token signed with `alg` under `kid` names a public key this set does not
     /// have: a `kid` of no key, or without `kid` an algorithm no key has. HS* never misses
     /// (its key is the client secret).
@@ -433,7 +438,7 @@ impl KeySet {
             return false;
         }
         match kid {
-            Some(kid) => !self.keys.iter().any(|k| k.kid.as_deref() == Some(kid)),
+            Some(kid) => self.misses_kid(kid),
             None => !self.keys.iter().any(|k| k.alg == alg),
         }
     }

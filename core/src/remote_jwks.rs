@@ -241,8 +241,12 @@ impl Provider {
         now: u64,
     ) -> Outcome {
         let JwksFetch { then, _flight } = fetch;
-        let (line, event) = self.take_jwks(answer, now);
+        let (line, event, dropped) = self.take_jwks(answer, now);
         drop(_flight);
+        if dropped {
+            // What was verified with a key authentik no longer publishes is verified again.
+            worker.cache.clear();
+        }
         let outcome = match then {
             After::Decide => self.decide_with(location, request, worker, now, false),
             After::Answer(pending, status, body) => {
@@ -353,8 +357,8 @@ impl Provider {
     }
 
     /// Read a fetch's answer into the worker's keys: the log line (a failure, or other keys
-    /// than before) and the counter.
-    fn take_jwks(&self, answer: TokenResponse<'_>, now: u64) -> (Option<LogLine>, Extra) {
+    /// than before), the counter, and whether a key the worker had is gone.
+    fn take_jwks(&self, answer: TokenResponse<'_>, now: u64) -> (Option<LogLine>, Extra, bool) {
         let Some(remote) = &self.remote_jwks else {
             let line = LogLine {
                 level: Level::Error,
@@ -363,7 +367,7 @@ impl Provider {
                     self.name
                 ),
             };
-            return (Some(line), Extra::JwksFailed);
+            return (Some(line), Extra::JwksFailed, false);
         };
         match self.fetched_keys(remote, answer) {
             Ok(keys) => {
@@ -373,6 +377,12 @@ impl Provider {
                 schedule.fetched_at = Some(now);
                 schedule.failed_at = None;
                 let changed = old.as_deref().is_none_or(|old| kid_list(old) != kids);
+                let dropped = old.as_deref().is_some_and(|old| {
+                    let current = remote.fetched.current();
+                    let current = current.as_deref();
+                    old.kids()
+                        .any(|kid| current.is_none_or(|keys| keys.misses_kid(kid)))
+                });
                 let line = changed.then(|| LogLine {
                     level: Level::Info,
                     message: format!(
@@ -380,7 +390,7 @@ impl Provider {
                         self.name, remote.uri
                     ),
                 });
-                (line, Extra::JwksFetched)
+                (line, Extra::JwksFetched, dropped)
             }
             Err(why) => {
                 let mut schedule = remote.schedule();
@@ -402,7 +412,7 @@ impl Provider {
                         self.name, remote.uri
                     ),
                 };
-                (Some(line), Extra::JwksFailed)
+                (Some(line), Extra::JwksFailed, false)
             }
         }
     }

@@ -1,13 +1,17 @@
 //! Remote JWKS (`jwks_request`) through the decisions the glue asks for: when a worker
 //! fetches, what a fetched set replaces, and what a failed or invalid fetch keeps.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use authentik_core::auth::Worker;
 use authentik_core::conf::{Location, LocationSettings, PlainUnits, ProviderSettings};
 use authentik_core::decision::{Action, Event, Level, Outcome, Pending, TokenResponse};
-use authentik_core::metrics::Extra;
+use authentik_core::logout::BACKCHANNEL_EVENT;
+use authentik_core::metrics::{CacheUse, Extra};
 use authentik_core::provider::Provider;
 use authentik_core::remote_jwks::{RETRY_SECS, RETRY_WITHOUT_KEYS_SECS, UNKNOWN_KID_SECS};
-use authentik_core::request::RequestFacts;
+use authentik_core::request::{Method, RequestFacts};
+use authentik_core::revocation::{cells_for, Revocations, WriteLock};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
@@ -504,4 +508,97 @@ fn configuration_checks() {
     assert!(build(&[("algorithms", "RS256")])
         .unwrap_err()
         .contains("no RS256 key"));
+}
+
+#[test]
+fn a_dropped_key_takes_its_cached_tokens_along() {
+    let mut site = Site::new(&[("jwks_refresh", "10m")]);
+    site.w = Worker::new(100, 1 << 20);
+    let token = rs256(RSA1, "rsa1-rs256", NOW);
+    site.fetched(&token, &jwks(&["rsa1-rs256"]), NOW);
+    assert_eq!(site.decide(&token, NOW + 1).cache, CacheUse::Hit);
+    // A refresh that adds a key keeps the cache.
+    let refresh = site.decide(&token, NOW + 600);
+    let outcome = site.answer(
+        &token,
+        refresh,
+        200,
+        &jwks(&["rsa1-rs256", "rsa2-rs256"]),
+        NOW + 600,
+    );
+    assert!(allowed(&outcome));
+    assert_eq!(outcome.cache, CacheUse::Hit);
+    // One that drops the token's key checks it again, and refuses it.
+    let refresh = site.decide(&token, NOW + 1200);
+    let outcome = site.answer(&token, refresh, 200, &jwks(&["rsa2-rs256"]), NOW + 1200);
+    assert_eq!(status(&outcome), 401, "{outcome:?}");
+}
+
+struct TestLock(AtomicU64);
+
+impl WriteLock for TestLock {
+    fn lock(&self) {
+        while self
+            .0
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::hint::spin_loop();
+        }
+    }
+    fn unlock(&self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
+static LOCK: TestLock = TestLock(AtomicU64::new(0));
+
+#[test]
+fn a_logout_token_of_a_new_key_fetches_then_revokes() {
+    let mut site = Site::new(&[]);
+    let cells: Vec<AtomicU64> = (0..cells_for(1 << 16)).map(|_| AtomicU64::new(0)).collect();
+    site.w.revocations = Revocations::new(Box::leak(cells.into_boxed_slice()), &LOCK);
+    let old = rs256(RSA1, "rsa1-rs256", NOW);
+    site.fetched(&old, &jwks(&["rsa1-rs256"]), NOW);
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("rsa2-rs256".into());
+    let claims = json!({"iss": ISSUER, "aud": "client", "iat": NOW + 5, "jti": "j1",
+        "sid": "sid-1", "events": {BACKCHANNEL_EVENT: {}}});
+    let token = encode(
+        &header,
+        &claims,
+        &EncodingKey::from_rsa_pem(RSA2.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let body = format!("logout_token={token}");
+    let request = RequestFacts {
+        method: Method::Post,
+        uri: b"/outpost.goauthentik.io/backchannel_logout",
+        content_type: Some(b"application/x-www-form-urlencoded"),
+        content_length: Some(body.len() as u64),
+        ..Default::default()
+    };
+    let fetch = site
+        .p
+        .backchannel_logout(&request, Some(body.as_bytes()), &mut site.w, NOW + 5);
+    let Action::Exchange(exchange) = fetch.action else {
+        panic!("{fetch:?}")
+    };
+    let keys = jwks(&["rsa2-rs256"]);
+    let answer = TokenResponse {
+        status: 200,
+        body: keys.as_bytes(),
+    };
+    let outcome = site.p.resume(
+        &site.loc,
+        &request,
+        &mut site.w,
+        exchange.pending,
+        answer,
+        NOW + 5,
+    );
+    assert_eq!(status(&outcome), 200, "{outcome:?}");
+    assert!(outcome
+        .events
+        .contains(&Event::Extra(Extra::BackchannelAccepted)));
 }

@@ -7,9 +7,10 @@
 //! `cd tests/idp && npm ci` (scripts/test does it). `AUTHENTIK_TEST_NODE` overrides the `node`
 //! binary.
 //!
-//! [`Idp::provider`] and [`Idp::token_location`] give the nginx configuration that logs in
-//! against it; [`Idp::token_requests`], [`Idp::token_mode`] and [`Idp::fail_token`] drive its
-//! `/-/test/` switches.
+//! [`Idp::provider`], [`Idp::token_location`] and [`Idp::jwks_location`] give the nginx
+//! configuration that logs in against it; [`Idp::token_requests`], [`Idp::token_mode`],
+//! [`Idp::fail_token`], [`Idp::rotate_key`], [`Idp::jwks_mode`] and [`Idp::jwks_requests`]
+//! drive its `/-/test/` switches.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -255,6 +256,100 @@ impl Idp {
             authority = self.authority(),
             origin = self.origin,
         )
+    }
+
+    /// The internal location `/_authentik_jwks` of nginx-conf/jwks-request.conf (minus TLS),
+    /// proxying to this IdP's JWKS. Goes in a server block.
+    pub fn jwks_location(&self) -> String {
+        format!(
+            "location = /_authentik_jwks {{\n\
+             internal;\n\
+             proxy_method GET;\n\
+             proxy_pass_request_headers off;\n\
+             proxy_pass_request_body off;\n\
+             proxy_set_header Host {authority};\n\
+             subrequest_output_buffer_size 64k;\n\
+             proxy_connect_timeout 5s;\n\
+             proxy_read_timeout 10s;\n\
+             proxy_pass {issuer}jwks/;\n\
+             }}\n",
+            authority = self.authority(),
+            issuer = self.issuer,
+        )
+    }
+
+    /// RS/ES mode: sign with a new key from now on (the old ones stay published); its kid.
+    pub fn rotate_key(&self) -> String {
+        let v = self.admin("rotate-key");
+        v["kid"].as_str().expect("rotate-key kid").to_string()
+    }
+
+    /// RS/ES mode: publish only the current signing key.
+    pub fn drop_old_keys(&self) {
+        self.admin("drop-old-keys");
+    }
+
+    /// What the JWKS endpoint answers (`ok`, `down`, `garbage`, `huge`, `private`, …).
+    pub fn jwks_mode(&self, mode: &str) {
+        let v = self.admin(&format!("jwks-mode?mode={mode}"));
+        assert_eq!(v["mode"], mode, "{v}");
+    }
+
+    /// How many JWKS GETs the IdP has served.
+    pub fn jwks_requests(&self) -> u64 {
+        self.admin("jwks-requests")["count"]
+            .as_u64()
+            .expect("jwks-requests count")
+    }
+
+    /// The app password of `user` (from the ready line).
+    pub fn app_password(&self, user: &str) -> String {
+        self.info["users"]
+            .as_array()
+            .and_then(|users| users.iter().find(|u| u["username"] == user))
+            .and_then(|u| u["app_password"].as_str())
+            .unwrap_or_else(|| panic!("no app password for {user}: {}", self.info))
+            .to_string()
+    }
+
+    /// The IdP's answer to authentik's app-password `client_credentials` grant, asked
+    /// directly (not through nginx).
+    pub fn client_credentials(&self, user: &str, password: &str) -> Response {
+        let form = format!(
+            "grant_type=client_credentials&client_id={}&username={}&password={}&scope=openid%20profile%20email%20ak_proxy",
+            self.client_id,
+            crate::navigate::encode(user),
+            crate::navigate::encode(password),
+        );
+        Request::new("POST", "/application/o/token/")
+            .header("Host", self.authority())
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send(self.port)
+    }
+
+    /// The access token of `user`'s app password, signed with the IdP's current key.
+    pub fn access_token(&self, user: &str) -> String {
+        let r = self.client_credentials(user, &self.app_password(user));
+        assert_eq!(r.status, 200, "client_credentials: {}", r.text());
+        let v: Value = serde_json::from_slice(&r.body).expect("token answer");
+        v["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    /// The token requests of `grant_type` the IdP has received.
+    pub fn token_requests_of(&self, grant_type: &str) -> usize {
+        self.token_requests()
+            .iter()
+            .filter(|r| r["grant_type"] == grant_type)
+            .count()
+    }
+
+    /// Stop the IdP now (what drop does): authentik is down.
+    pub fn stop(&mut self) {
+        self.kill();
     }
 
     fn kill(&mut self) {

@@ -3,7 +3,8 @@
 //! Each file names its context in a `# Context: main|http|server.` line near the top:
 //! * `http` files (the site examples) are included inside `http { }` by the harness's
 //!   [`Conf`], which loads the module;
-//! * `server` files (`token-request.conf`) are included in a server protected by a provider;
+//! * `server` files (`token-request.conf`, `jwks-request.conf`) are included in a server
+//!   protected by a provider that names their location ([`SERVER_SNIPPETS`]);
 //! * `main` files (`mod-http-authentik.conf`) load the module themselves: they are checked in
 //!   a Debian-style `nginx.conf` (`include modules-enabled/*.conf;` at the top,
 //!   `include conf.d/*.conf;` in `http { }`) with the module under test linked at
@@ -39,20 +40,34 @@ use authentik_integration::{env, free_port, provider, server, Conf, JWKS};
 const CONF_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../nginx-conf");
 
 /// Every file of nginx-conf/ has a test below; `every_file_is_checked` keeps this list honest.
-const FILES: [&str; 6] = [
+const FILES: [&str; 7] = [
     "api-bearer.conf",
     "domain-level.conf",
+    "jwks-request.conf",
     "migration.conf",
     "mod-http-authentik.conf",
     "single-application.conf",
     "token-request.conf",
 ];
 
+/// The provider setting that names the location of each `server` file.
+const SERVER_SNIPPETS: &[(&str, &str)] = &[
+    ("token-request.conf", "token_request /_authentik_token;"),
+    ("jwks-request.conf", "jwks_request /_authentik_jwks;"),
+];
+
 /// Warnings `nginx -t` must print for a file (and the only ones it may print).
-const EXPECTED_WARNINGS: &[(&str, &str)] = &[(
-    "api-bearer.conf",
-    r#"authentik_provider "partner_api" has no token_request"#,
-)];
+const EXPECTED_WARNINGS: &[(&str, &str)] = &[
+    (
+        "api-bearer.conf",
+        r#"authentik_provider "partner_api" has no token_request"#,
+    ),
+    // Checked with a provider that names only this snippet's location.
+    (
+        "jwks-request.conf",
+        r#"authentik_provider "app" has no token_request"#,
+    ),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Context {
@@ -355,7 +370,12 @@ fn check_text(name: &str, text: &str) -> Result<(), String> {
         }
         Context::Server => {
             let snippet = localized;
-            let http = provider("app", "token_request /_authentik_token;")
+            let setting = SERVER_SNIPPETS
+                .iter()
+                .find(|(file, _)| *file == name)
+                .map(|(_, setting)| *setting)
+                .unwrap_or_else(|| panic!("{name}: not in SERVER_SNIPPETS"));
+            let http = provider("app", setting)
                 + &server(&format!(
                     "authentik app;\nlocation / {{ @PROXY@ }}\ninclude {};",
                     path.display()
@@ -414,6 +434,11 @@ fn mod_http_authentik_conf() {
 #[test]
 fn token_request_conf() {
     check("token-request.conf");
+}
+
+#[test]
+fn jwks_request_conf() {
+    check("jwks-request.conf");
 }
 
 #[test]

@@ -9,6 +9,9 @@ use crate::token::MAX_TOKEN_BYTES;
 pub const TOKEN_USERNAME: &str = "goauthentik.io/token";
 /// The longest user-id, in bytes (authentik's usernames have at most 150 characters).
 pub const MAX_USERNAME_BYTES: usize = 1024;
+/// The longest app password, in bytes (authentik's are 60 characters): a longer one is never
+/// sent to authentik.
+pub const MAX_APP_PASSWORD_BYTES: usize = 1024;
 /// The longest decoded credentials: a username and a bearer token as the password.
 pub const MAX_CREDENTIALS_BYTES: usize = MAX_USERNAME_BYTES + 1 + MAX_TOKEN_BYTES;
 
@@ -94,6 +97,8 @@ fn decode(encoded: &[u8]) -> Result<BasicCredentials, BasicError> {
     }
     Ok(if username == TOKEN_USERNAME {
         BasicCredentials::Token(password.to_string())
+    } else if password.len() > MAX_APP_PASSWORD_BYTES {
+        return Err(BasicError::TooLong);
     } else {
         BasicCredentials::AppPassword {
             username: username.to_string(),
@@ -191,6 +196,10 @@ mod tests {
             ),
             (
                 basic(&vec![b'a'; MAX_CREDENTIALS_BYTES + 1]),
+                BasicError::TooLong,
+            ),
+            (
+                basic(format!("alice:{}", "p".repeat(MAX_APP_PASSWORD_BYTES + 1)).as_bytes()),
                 BasicError::TooLong,
             ),
         ];

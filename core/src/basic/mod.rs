@@ -10,8 +10,8 @@ mod header;
 mod state;
 
 pub use header::{
-    basic_credentials, BasicCredentials, BasicError, MAX_CREDENTIALS_BYTES, MAX_USERNAME_BYTES,
-    TOKEN_USERNAME,
+    basic_credentials, BasicCredentials, BasicError, MAX_APP_PASSWORD_BYTES, MAX_CREDENTIALS_BYTES,
+    MAX_USERNAME_BYTES, TOKEN_USERNAME,
 };
 pub use state::{BasicKey, BasicState, ExchangeSlot, Refusal};
 
