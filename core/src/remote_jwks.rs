@@ -294,9 +294,13 @@ impl Provider {
 
     fn start_fetch(&self, reason: Reason, now: u64) -> Option<Flight> {
         let remote = self.remote_jwks.as_ref()?;
-        let has_keys = remote.fetched.current().is_some() || self.verifier.keys().jwks_len() > 0;
         let mut schedule = remote.schedule();
         let after = |at: Option<u64>, secs: u64| at.is_none_or(|at| now >= at.saturating_add(secs));
+        if reason == Reason::Scheduled && !after(schedule.fetched_at, remote.refresh_secs) {
+            // Every request asks: the usual answer, without looking at the keys.
+            return None;
+        }
+        let has_keys = remote.fetched.current().is_some() || self.verifier.keys().jwks_len() > 0;
         let (parallel, retry) = match has_keys {
             true => (1, RETRY_SECS),
             false => (FIRST_FETCHES, RETRY_WITHOUT_KEYS_SECS),

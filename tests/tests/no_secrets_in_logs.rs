@@ -2,14 +2,15 @@
 //! non-debug line or the access log (SECURITY.md, "Logs").
 //!
 //! A full login against the real IdP, logins that fail at every step after the code exchange,
-//! then cookie and bearer requests, valid and invalid, with `error_log … debug`. The logs are
+//! then cookie, bearer and Basic (app password) requests, valid and invalid, with
+//! `error_log … debug`. The logs are
 //! then searched for the client secret, the cookie secret, every sealed session value, the
 //! raw access token, and any JWT signed by the IdP (which catches the id_token and the access
 //! token wherever they appear).
 //!
 //! What this does not cover, on purpose: nginx's own debug lines print request and upstream
 //! headers (`http header: "Cookie: …"`, `http proxy header: … X-authentik-jwt: …`) and the
-//! code-exchange body (`client_secret=…`). That is nginx core, not the module; debug logging
+//! code-exchange body (`client_secret=…`, and an app-password exchange's `password=…`). That is nginx core, not the module; debug logging
 //! must not be enabled in production. The test counts those lines and prints the count.
 
 use authentik_integration::idp::Idp;
@@ -215,6 +216,17 @@ authentik_provider app {{
         .map(|(n, v)| (n.clone(), tamper_value(v)))
         .collect();
     let sealed_expired = seal_for(TEST_COOKIE_SECRET.as_bytes(), &name, &expired);
+    let basic = |user: &str, password: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        )
+    };
+    let app_password = idp.app_password("alice");
+    let wrong_app_password = "wr0ng-app-passw0rd-f0r-th3-l0g-t3st".to_string();
+    let basic_good = basic("alice", &app_password);
+    let basic_wrong = basic("bob", &wrong_app_password);
+    let basic_token = basic("goauthentik.io/token", &access_token);
     let requests: Vec<(&str, Request, u16)> = vec![
         ("session", Request::get("/a").cookies(&session), 200),
         (
@@ -258,6 +270,26 @@ authentik_provider app {{
             302,
         ),
         (
+            "Basic app password",
+            Request::get("/a").header("Authorization", &basic_good),
+            200,
+        ),
+        (
+            "Basic app password, cached",
+            Request::get("/a").header("Authorization", &basic_good),
+            200,
+        ),
+        (
+            "Basic wrong app password",
+            Request::get("/a").header("Authorization", &basic_wrong),
+            401,
+        ),
+        (
+            "Basic goauthentik.io/token",
+            Request::get("/a").header("Authorization", &basic_token),
+            200,
+        ),
+        (
             "sign out",
             Request::get("/outpost.goauthentik.io/sign_out").cookies(&session),
             302,
@@ -274,6 +306,10 @@ authentik_provider app {{
         ("access token".to_string(), access_token.clone()),
         ("minted bearer token".to_string(), minted.clone()),
         ("expired bearer token".to_string(), expired.clone()),
+        ("app password".to_string(), app_password.clone()),
+        ("wrong app password".to_string(), wrong_app_password.clone()),
+        ("Basic header".to_string(), basic_good.clone()),
+        ("wrong Basic header".to_string(), basic_wrong.clone()),
     ]
     .into_iter()
     .chain(
