@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-  echoHeaders, launchBrowser, nginxPaths, onLoginForm, sessionCookies, startStack, submitLogin,
+  echoHeaders, idpAdmin, launchBrowser, nginxPaths, onLoginForm, sessionCookies, startStack, submitLogin,
 } from './harness.mjs';
 
 nginxPaths(); // without AUTHENTIK_TEST_NGINX and AUTHENTIK_TEST_MODULE, fail here, once, clearly
@@ -277,6 +277,50 @@ describe('a token larger than 4 KB', () => {
       const again = await b.page.reload();
       assert.equal(again.status(), 200);
       assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'akadmin');
+    });
+  });
+});
+
+describe('session lifecycle: refresh and back-channel logout', () => {
+  let stack;
+  before(async () => {
+    // Access tokens live 4 s; renewal is due 1 s before exp.
+    stack = await startStack({ idpEnv: { IDP_TOKEN_TTL: '4' }, appExtra: 'leeway 1s;' });
+    const uri = `${stack.app}/outpost.goauthentik.io/backchannel_logout`;
+    await idpAdmin(stack, `backchannel?uri=${encodeURIComponent(uri)}`);
+  }, TIMEOUT);
+  after(async () => { await stack?.stop(); }, TIMEOUT);
+
+  const refreshGrants = async () => (await idpAdmin(stack, 'token-requests'))
+    .filter((r) => r.grant_type === 'refresh_token').length;
+
+  test('after the access token has expired, fetch() gets 200 and nginx made one refresh grant', TIMEOUT, async () => {
+    await withBrowser(stack, async (b) => {
+      await loginVia(b.page, `${stack.app}/lifecycle`, AKADMIN);
+      const before = await refreshGrants();
+      const cookieBefore = (await sessionCookies(b.context)).map((c) => c.value).join();
+      await new Promise((r) => setTimeout(r, 5500));
+      const res = await b.page.evaluate(async () => {
+        const r = await fetch('/api/after-expiry', { redirect: 'manual' });
+        return { status: r.status, body: await r.text() };
+      });
+      assert.equal(res.status, 200, `fetch() after expiry: ${res.status} ${res.body.slice(0, 200)}`);
+      assert.match(res.body, /X-authentik-username: akadmin/);
+      assert.equal(await refreshGrants() - before, 1, 'one refresh grant');
+      const cookieAfter = (await sessionCookies(b.context)).map((c) => c.value).join();
+      assert.notEqual(cookieAfter, cookieBefore, 'the browser stored the renewed session');
+    });
+  });
+
+  test('ending the user\'s session at the IdP sends the next request to the login', TIMEOUT, async () => {
+    await withBrowser(stack, async (b) => {
+      await loginVia(b.page, `${stack.app}/before-logout`, AKADMIN);
+      const ended = await idpAdmin(stack, 'end-session?user=akadmin');
+      assert.ok(ended.backchannel.length >= 1, JSON.stringify(ended));
+      for (const d of ended.backchannel) assert.equal(d.status, 200, `back-channel delivery: ${JSON.stringify(d)}`);
+      const resp = await b.page.goto(`${stack.app}/after-logout`);
+      assert.ok(resp, 'a response');
+      assert.ok(await onLoginForm(b.page), `expected the login form, got ${b.page.url()}`);
     });
   });
 });

@@ -46,6 +46,7 @@ fn site(ttl: u64, workers: usize, extra: &str) -> Site {
              add_header X-Authentik-Status $authentik_status always;\n\
              authentik app;\n\
              location / {{ @PROXY@ }}\n\
+             location = /metrics {{ authentik off; authentik_metrics; }}\n\
              {token}\n\
              }}\n",
             token = idp.token_location()
@@ -631,6 +632,28 @@ fn hostile_logout_requests_get_400_405_or_413_and_end_nothing() {
     assert_eq!(r.status, 401);
     let log = s.ng.error_log();
     assert!(!log.contains(&valid), "a logout token in the error log");
+
+    // What the metrics say: one accepted, every 400 refused, two live entries (sid, jti).
+    let metrics =
+        s.ng.send(&Request::get("/metrics").header("Host", "app.test"))
+            .text();
+    let value = |line: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in\n{metrics}"))
+    };
+    let refused = cases.iter().filter(|c| c.3 == 400).count() as u64 + 1;
+    assert_eq!(
+        value("authentik_backchannel_logouts_total{provider=\"app\",result=\"accepted\"}"),
+        1
+    );
+    assert_eq!(
+        value("authentik_backchannel_logouts_total{provider=\"app\",result=\"refused\"}"),
+        refused
+    );
+    assert_eq!(value("authentik_revocation_entries"), 2);
+    assert_eq!(value("authentik_revocation_capacity"), 21_833);
 }
 
 #[test]
