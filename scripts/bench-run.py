@@ -42,7 +42,8 @@ OTHER_COOKIES_BEFORE = ("_ga=GA1.1.1234567890.1712345678; "
                         "csrftoken=Zx9bQ2wE4rT6yU8iO0pA1sD3fG5hJ7kL; theme=dark")
 OTHER_COOKIES_AFTER = "_gid=GA1.2.987654321.1712345678; lang=en-GB"
 
-TARGETS = [("B/A", 0.90), ("C/A", 0.65), ("H/AP", 0.85), ("D/A", 0.25), ("R/B", 0.95)]
+TARGETS = [("B/A", 0.95), ("F/A", 0.95), ("C/A", 0.72), ("D/A", 0.28), ("H/AP", 0.90),
+           ("R/B", 0.95)]
 # The order scenarios run in within a round: each ratio's pair back to back.
 RUN_ORDER = ["A", "B", "R", "AR", "F", "G", "AP", "H", "A0", "C", "D", "E"]
 # Back-channel logouts posted to the nginx of R before the run: each leaves two live entries

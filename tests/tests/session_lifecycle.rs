@@ -569,6 +569,12 @@ fn hostile_logout_requests_get_400_405_or_413_and_end_nothing() {
             )),
             400,
         ),
+        (
+            "sid not a string",
+            FORM.into(),
+            form(&with(&|c| c["sid"] = json!(42))),
+            400,
+        ),
         ("not a JWT", FORM.into(), form("garbage"), 400),
         (
             "JSON body",
