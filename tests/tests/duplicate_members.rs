@@ -4,21 +4,10 @@
 //! Each token is correctly signed, and sent both as a sealed session and as a bearer token.
 
 use authentik_integration::*;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use ring::hmac;
 use serde_json::json;
 
-/// A JWS over exactly these header and payload texts, HS256 with the client secret.
 fn jws(header: &str, payload: &str) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header),
-        URL_SAFE_NO_PAD.encode(payload)
-    );
-    let key = hmac::Key::new(hmac::HMAC_SHA256, CLIENT_SECRET.as_bytes());
-    let tag = hmac::sign(&key, input.as_bytes());
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    hs256_text(header, payload)
 }
 
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
