@@ -1,17 +1,19 @@
 //! The access-phase handler: read the request once, let core decide, apply the outcome.
 
-use authentik_core::decision::{Action, Level, Outcome, Status, TokenResponse};
+use authentik_core::auth::Worker;
+use authentik_core::conf::Location;
+use authentik_core::decision::{Action, Level, Outcome, TokenResponse};
 use authentik_core::provider::Provider;
 use ngx::ffi::{
     ngx_array_push, ngx_conf_t, ngx_http_complex_value, ngx_http_handler_pt,
     ngx_http_phases_NGX_HTTP_ACCESS_PHASE, ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_AGAIN,
-    NGX_DECLINED, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_EMERG, NGX_LOG_ERR,
-    NGX_LOG_INFO, NGX_LOG_WARN, NGX_OK,
+    NGX_DECLINED, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_LOG_CRIT, NGX_LOG_EMERG,
+    NGX_LOG_ERR, NGX_LOG_INFO, NGX_LOG_WARN, NGX_OK,
 };
 use ngx::http::{HttpModuleMainConf, NgxHttpCoreModule};
 
 use crate::conf::{LocConf, MainConf};
-use crate::ctx::{ctx_of, ExchangeState, RequestCtx};
+use crate::ctx::{ctx_of, BodyState, ExchangeState, RequestCtx};
 use crate::ffi::{bytes, guard};
 use crate::request::HttpRequest;
 use crate::Module;
@@ -35,6 +37,16 @@ pub unsafe fn register(cf: *mut ngx_conf_t) -> ngx_int_t {
                 site.file,
                 site.line
             );
+            return NGX_ERROR as ngx_int_t;
+        }
+    }
+    if let Some(main) = Module::main_conf(cf_ref).filter(|m| !m.providers.is_empty()) {
+        // SAFETY: `cf` is valid during postconfiguration; `main` is its MainConf.
+        if unsafe { crate::shared::add_metrics_zone(cf, main) }.is_err() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        // SAFETY: as above.
+        if unsafe { crate::shared::add_revocation_zone(cf, main) }.is_err() {
             return NGX_ERROR as ngx_int_t;
         }
     }
@@ -109,11 +121,22 @@ fn handle(request: &mut HttpRequest<'_>) -> Result<ngx_int_t, &'static str> {
         Some(_) => true,
         None => false,
     };
+    let body = match std::mem::take(&mut *ctx.body.borrow_mut()) {
+        BodyState::Read(body) => Some(body),
+        BodyState::Reading(limit) => {
+            *ctx.body.borrow_mut() = BodyState::Reading(limit);
+            return Ok(NGX_AGAIN as ngx_int_t);
+        }
+        BodyState::Unread => None,
+    };
+    let mut worker = main.worker.borrow_mut();
+    let worker = worker.as_mut().ok_or("worker state missing")?;
     let outcome = if finished {
-        resume(provider, ctx, now)?
+        resume(request, location, provider, worker, ctx, now, main, index)?
+    } else if let Some(body) = body {
+        request
+            .with_facts(|facts, _| provider.backchannel_logout(facts, body.as_deref(), worker, now))
     } else {
-        let mut worker = main.worker.borrow_mut();
-        let worker = worker.as_mut().ok_or("worker state missing")?;
         let (outcome, identity_header) = request.with_facts(|facts, identity| {
             (provider.decide(location, facts, worker, now), identity)
         });
@@ -124,19 +147,40 @@ fn handle(request: &mut HttpRequest<'_>) -> Result<ngx_int_t, &'static str> {
         }
         outcome
     };
-    apply(request, provider, index, loc, ctx, outcome, now)
+    apply(
+        request, main, provider, index, loc, ctx, worker, outcome, now,
+    )
 }
 
 /// The `token_request` subrequest finished: give its answer to core.
-fn resume(provider: &Provider, ctx: &RequestCtx, now: u64) -> Result<Outcome, &'static str> {
+#[allow(clippy::too_many_arguments)]
+fn resume(
+    request: &HttpRequest<'_>,
+    location: &Location,
+    provider: &Provider,
+    worker: &mut Worker,
+    ctx: &RequestCtx,
+    now: u64,
+    main: &MainConf,
+    index: usize,
+) -> Result<Outcome, &'static str> {
     let exchange = ctx.exchange.borrow_mut().take().ok_or("no exchange")?;
+    let elapsed = current_msec().saturating_sub(exchange.started_ms);
     ctx.token_request_body.borrow_mut().take();
     let pending = exchange.pending.ok_or("exchange without a login")?;
     let answer = TokenResponse {
         status: exchange.status,
         body: &exchange.body,
     };
-    Ok(provider.resume(pending, answer, now))
+    let outcome = request
+        .with_facts(|facts, _| provider.resume(location, facts, worker, pending, answer, now));
+    crate::metrics::token_requests(main, index, &outcome, elapsed);
+    Ok(outcome)
+}
+
+fn current_msec() -> u64 {
+    // SAFETY: nginx's cached clock, written by the event loop of this single-threaded worker.
+    unsafe { ngx::ffi::ngx_current_msec as u64 }
 }
 
 /// After an internal redirect, take out what an earlier location added to the headers.
@@ -160,12 +204,15 @@ fn undo_injection(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply(
     request: &mut HttpRequest<'_>,
+    main: &MainConf,
     provider: &Provider,
     index: usize,
     loc: &LocConf,
     ctx: &RequestCtx,
+    worker: &mut Worker,
     outcome: Outcome,
     now: u64,
 ) -> Result<ngx_int_t, &'static str> {
@@ -180,27 +227,28 @@ fn apply(
     log_line(request, &outcome);
     ctx.provider.set(Some(index));
     ctx.status.set(Some(outcome.status));
+    if let Action::Allow(grant) = &outcome.action {
+        if let Some(old) = ctx.grant.borrow_mut().replace(grant.clone()) {
+            ctx.kept_grants.borrow_mut().push(old);
+        }
+        if !loc.require.is_empty() {
+            let values = require_values(request, loc);
+            let forbidden = provider.enforce_require(&outcome, values.iter().map(Vec::as_slice));
+            if let Some(forbidden) = forbidden {
+                return apply(
+                    request, main, provider, index, loc, ctx, worker, forbidden, now,
+                );
+            }
+        }
+    }
+    crate::metrics::record(main, index, &outcome);
+    if !outcome.cookies.is_empty() {
+        request
+            .set_cookies(&outcome.cookies)
+            .map_err(|()| "cannot add Set-Cookie")?;
+    }
     match outcome.action {
         Action::Allow(grant) => {
-            if let Some(old) = ctx.grant.borrow_mut().replace(grant.clone()) {
-                ctx.kept_grants.borrow_mut().push(old);
-            }
-            if !loc.require.is_empty() {
-                let values = require_values(request, loc);
-                let checked = provider.enforce_require(
-                    Outcome {
-                        status: Status::Ok,
-                        action: Action::Allow(grant.clone()),
-                        log: None,
-                    },
-                    values.iter().map(Vec::as_slice),
-                );
-                if let Action::Respond(response) = &checked.action {
-                    log_line(request, &checked);
-                    ctx.status.set(Some(checked.status));
-                    return Ok(request.respond(response));
-                }
-            }
             if loc.location.set_headers() {
                 let injected = request
                     .inject(&grant, provider)
@@ -215,6 +263,7 @@ fn apply(
             *ctx.token_request_body.borrow_mut() = Some(exchange.body);
             *ctx.exchange.borrow_mut() = Some(ExchangeState {
                 pending: Some(exchange.pending),
+                started_ms: current_msec(),
                 done: false,
                 status: 0,
                 body: Vec::new(),
@@ -223,8 +272,23 @@ fn apply(
                 return Ok(NGX_AGAIN as ngx_int_t);
             }
             // Could not start: answer as an exchange that failed inside nginx.
-            let failed = resume(provider, ctx, now)?;
-            apply(request, provider, index, loc, ctx, failed, now)
+            let failed = resume(
+                request,
+                &loc.location,
+                provider,
+                worker,
+                ctx,
+                now,
+                main,
+                index,
+            )?;
+            apply(
+                request, main, provider, index, loc, ctx, worker, failed, now,
+            )
+        }
+        Action::ReadBody(read) => {
+            *ctx.body.borrow_mut() = BodyState::Reading(read.limit);
+            Ok(request.read_body())
         }
     }
 }
@@ -258,6 +322,7 @@ fn log_line(request: &HttpRequest<'_>, outcome: &Outcome) {
         return;
     };
     let level = match line.level {
+        Level::Crit => NGX_LOG_CRIT,
         Level::Error => NGX_LOG_ERR,
         Level::Warn => NGX_LOG_WARN,
         Level::Info => NGX_LOG_INFO,
@@ -271,5 +336,6 @@ fn action_name(action: &Action) -> &'static str {
         Action::Pass => "pass",
         Action::Respond(_) => "respond",
         Action::Exchange(_) => "token request",
+        Action::ReadBody(_) => "read body",
     }
 }

@@ -30,6 +30,8 @@ pub struct MainConf {
     pub providers: Vec<Provider>,
     pub token_requests: Vec<TokenRequestSite>,
     pub worker: RefCell<Option<Worker>>,
+    pub metrics: crate::shared::MetricsZone,
+    pub revocations: crate::shared::RevocationZone,
 }
 
 impl MainConf {

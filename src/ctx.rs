@@ -15,9 +15,22 @@ use crate::Module;
 /// A `token_request` subrequest in flight, and its answer once done.
 pub struct ExchangeState {
     pub pending: Option<Pending>,
+    /// `ngx_current_msec` when the subrequest started.
+    pub started_ms: u64,
     pub done: bool,
     pub status: u16,
     pub body: Vec<u8>,
+}
+
+/// A request body the access handler asked for.
+#[derive(Default)]
+pub enum BodyState {
+    #[default]
+    Unread,
+    /// Being read; longer than this is not kept.
+    Reading(usize),
+    /// Read: the bytes, or `None` when the body was over the limit.
+    Read(Option<Vec<u8>>),
 }
 
 /// What the access handler changed in the request headers, to undo it when an internal
@@ -40,6 +53,7 @@ pub struct RequestCtx {
     /// `$authentik_token_request_body` while an exchange runs.
     pub token_request_body: RefCell<Option<String>>,
     pub exchange: RefCell<Option<ExchangeState>>,
+    pub body: RefCell<BodyState>,
     pub injected: RefCell<Option<Injected>>,
     /// Values variables point at: rendered `$authentik_claim_*` values and identities of
     /// earlier decisions, alive until the request ends.

@@ -44,7 +44,7 @@ const fn location(name: ngx_str_t, arity: u32) -> ngx_command_t {
     )
 }
 
-pub static mut NGX_HTTP_AUTHENTIK_COMMANDS: [ngx_command_t; 9] = [
+pub static mut NGX_HTTP_AUTHENTIK_COMMANDS: [ngx_command_t; 11] = [
     command(
         ngx_string!("authentik_provider"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_BLOCK | NGX_CONF_TAKE1,
@@ -66,8 +66,20 @@ pub static mut NGX_HTTP_AUTHENTIK_COMMANDS: [ngx_command_t; 9] = [
         NGX_CONF_FLAG,
     ),
     command(
+        ngx_string!("authentik_metrics"),
+        NGX_HTTP_LOC_CONF | ngx::ffi::NGX_CONF_NOARGS,
+        crate::metrics::authentik_metrics,
+        NGX_HTTP_LOC_CONF_OFFSET,
+    ),
+    command(
         ngx_string!("authentik_cache"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE12,
+        main_directive,
+        NGX_HTTP_MAIN_CONF_OFFSET,
+    ),
+    command(
+        ngx_string!("authentik_revocation_zone"),
+        NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
         main_directive,
         NGX_HTTP_MAIN_CONF_OFFSET,
     ),

@@ -5,13 +5,16 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod access;
+mod body;
 mod conf;
 mod ctx;
 mod directives;
 mod ffi;
+mod metrics;
 mod provider_block;
 mod request;
 mod respond;
+mod shared;
 mod subrequest;
 mod variables;
 

@@ -98,6 +98,8 @@ impl<'r> HttpRequest<'r> {
             facts.args = bytes(&r.args);
             facts.request_uri = bytes(&r.unparsed_uri);
             facts.authorization = r.headers_in.authorization.as_ref().map(|h| bytes(&h.value));
+            facts.content_type = r.headers_in.content_type.as_ref().map(|h| bytes(&h.value));
+            facts.content_length = u64::try_from(r.headers_in.content_length_n).ok();
             for_each_header(&r.headers_in.headers, |h| {
                 let (key, value) = (bytes(&h.key), bytes(&h.value));
                 match key.len() {

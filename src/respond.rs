@@ -15,16 +15,30 @@ use crate::ffi::borrowed_str;
 use crate::request::HttpRequest;
 
 impl HttpRequest<'_> {
-    /// Answer with `response`. Without a body the status goes back to nginx, which sends its
-    /// own page for it; with one the module sends it and finalizes the request.
+    /// Answer with `response` from the access phase. Without a body the status goes back to
+    /// nginx, which sends its own page for it; with one the module sends it and finalizes
+    /// the request.
     pub fn respond(&mut self, response: &Response) -> ngx_int_t {
-        match self.respond_inner(response) {
+        let has_body = response.body.is_some();
+        match self.send_inner(response) {
+            Ok(rc) if has_body => {
+                let r = self.raw();
+                // SAFETY: `r` is live; the response is sent, so the request is finished here.
+                unsafe { ngx_http_finalize_request(r, rc) };
+                NGX_DONE as ngx_int_t
+            }
             Ok(rc) => rc,
             Err(()) => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
         }
     }
 
-    fn respond_inner(&mut self, response: &Response) -> Result<ngx_int_t, ()> {
+    /// Send `response` from a content handler: nginx finalizes with the returned code.
+    pub fn send(&mut self, response: &Response) -> ngx_int_t {
+        self.send_inner(response)
+            .unwrap_or(NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t)
+    }
+
+    fn send_inner(&mut self, response: &Response) -> Result<ngx_int_t, ()> {
         for cookie in &response.cookies {
             self.add_response_header(b"Set-Cookie", cookie.as_bytes())?;
         }
@@ -49,8 +63,7 @@ impl HttpRequest<'_> {
             (*r).headers_out.content_type = content_type;
             let rc = ngx_http_send_header(r);
             if rc == NGX_ERROR as ngx_int_t || rc > 0 || (*r).header_only() != 0 {
-                ngx_http_finalize_request(r, rc);
-                return Ok(NGX_DONE as ngx_int_t);
+                return Ok(rc);
             }
             let mut buf = pool.create_buffer(body.bytes.len().max(1)).ok_or(())?;
             let b = buf.as_ngx_buf_mut();
@@ -62,10 +75,17 @@ impl HttpRequest<'_> {
                 buf: b,
                 next: ptr::null_mut(),
             };
-            let rc = ngx_http_output_filter(r, &mut chain);
-            ngx_http_finalize_request(r, rc);
+            Ok(ngx_http_output_filter(r, &mut chain))
         }
-        Ok(NGX_DONE as ngx_int_t)
+    }
+
+    /// Add `Set-Cookie` headers to whatever answers the request (a renewed session on the
+    /// upstream's response).
+    pub fn set_cookies(&mut self, cookies: &[String]) -> Result<(), ()> {
+        for cookie in cookies {
+            self.add_response_header(b"Set-Cookie", cookie.as_bytes())?;
+        }
+        Ok(())
     }
 
     fn raw_headers_out(&mut self) -> &mut ngx::ffi::ngx_http_headers_out_t {

@@ -108,6 +108,7 @@ fn main() {
     let before = snapshot();
     let identity = provider
         .verify_session(&headers[0].as_bytes()["theme=dark; ak_hs=".len()..], NOW)
+        .0
         .unwrap();
     let after = snapshot();
     let identity_heap = (after.0 - before.0, after.1 - before.1, after.2 - before.2);

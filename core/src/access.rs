@@ -1,10 +1,17 @@
 //! The access decision for a protected location (docs/architecture.md, "One request").
 
+use std::rc::Rc;
+
 use crate::auth::{Failure, Worker};
 use crate::conf::{Location, Unauthenticated};
-use crate::decision::{Action, Grant, Level, Outcome, Pending, Response, Status, TokenResponse};
+use crate::decision::{
+    Action, Event, Grant, Level, Outcome, Pending, Response, Status, TokenResponse,
+};
+use crate::identity::Identity;
+use crate::metrics::LoginResult;
 use crate::policy::{group_requirement_met, require_values_pass};
 use crate::provider::{Mode, Provider};
+use crate::renewal::Due;
 use crate::request::RequestFacts;
 use crate::skip::SkipRequest;
 
@@ -21,55 +28,85 @@ impl Provider {
         now: u64,
     ) -> Outcome {
         if let Some(endpoint) = request.uri.strip_prefix(OUTPOST_PREFIX) {
-            return self.endpoint(endpoint, request, now);
+            return self.endpoint(endpoint, request, worker, now);
         }
         let authentication = self.authenticate(request, worker, now);
-        match authentication.result {
-            Ok(identity) => {
-                if !group_requirement_met(identity.group_names(), &location.require_groups) {
-                    return self.forbidden(identity.username());
-                }
-                let grant = Grant { identity };
-                let refused = grant.identity.refused_headers();
-                let log = (!refused.is_empty()).then(|| crate::decision::LogLine {
-                    level: Level::Info,
-                    message: format!(
-                        "authentik: provider \"{}\": additionalHeaders not set upstream: {}",
-                        self.name,
-                        refused.join(", ")
-                    ),
-                });
-                Outcome {
-                    status: Status::Ok,
-                    action: Action::Allow(grant),
-                    log,
-                }
+        let cache = authentication.cache;
+        let outcome = match self.renewal_due(&authentication, worker, now) {
+            Due::Exchange(exchange) => Outcome::new(Status::Expired, Action::Exchange(exchange)),
+            Due::Serve(identity) => self.admit(location, identity),
+            Due::Unavailable => {
+                self.unauthenticated(location, request, Failure::Expired, false, now)
             }
-            Err(failure) => {
-                self.unauthenticated(location, request, failure, authentication.session_sent, now)
-            }
+            Due::Ended => self.renewal_ended(location, request, now, &"still refused"),
+            Due::No => match authentication.result {
+                Ok(identity) => self.admit(location, identity),
+                Err(failure) => self.unauthenticated(
+                    location,
+                    request,
+                    failure,
+                    authentication.session_sent,
+                    now,
+                ),
+            },
+        };
+        Outcome { cache, ..outcome }
+    }
+
+    /// An authenticated user: allowed when the location's groups admit them, else 403.
+    pub(crate) fn admit(&self, location: &Location, identity: Rc<Identity>) -> Outcome {
+        if !group_requirement_met(identity.group_names(), &location.require_groups) {
+            return self.forbidden(identity.username());
         }
+        let grant = Grant { identity };
+        let refused = grant.identity.refused_headers();
+        let log = (!refused.is_empty()).then(|| crate::decision::LogLine {
+            level: Level::Info,
+            message: format!(
+                "authentik: provider \"{}\": additionalHeaders not set upstream: {}",
+                self.name,
+                refused.join(", ")
+            ),
+        });
+        let mut outcome = Outcome::new(Status::Ok, Action::Allow(grant));
+        outcome.log = log;
+        outcome
     }
 
     /// `authentik_require`: the glue evaluates the values (nginx variables, which may read
     /// this very identity) and hands them here; a false value turns an allow into a 403.
+    /// `None` when the allow stands, else the 403 that replaces `allowed`.
     pub fn enforce_require<'a>(
         &self,
-        outcome: Outcome,
+        allowed: &Outcome,
         values: impl IntoIterator<Item = &'a [u8]>,
-    ) -> Outcome {
-        match &outcome.action {
+    ) -> Option<Outcome> {
+        match &allowed.action {
             Action::Allow(grant) if !require_values_pass(values) => {
-                self.forbidden(grant.identity.username())
+                let mut forbidden = self.forbidden(grant.identity.username());
+                forbidden.cache = allowed.cache;
+                // A renewed session stays renewed.
+                Some(forbidden.with_cookies(allowed.cookies.clone()))
             }
-            _ => outcome,
+            _ => None,
         }
     }
 
-    /// Continue after the `token_request` subrequest.
-    pub fn resume(&self, pending: Pending, answer: TokenResponse<'_>, now: u64) -> Outcome {
+    /// Continue after the `token_request` subrequest, with the request's facts read again.
+    pub fn resume(
+        &self,
+        location: &Location,
+        request: &RequestFacts<'_>,
+        worker: &mut Worker,
+        pending: Pending,
+        answer: TokenResponse<'_>,
+        now: u64,
+    ) -> Outcome {
         match pending {
             Pending::Login(login) => self.finish_callback(&login, answer, now),
+            Pending::Refresh(renewal) => {
+                self.finish_renewal(location, request, worker, renewal, answer, now)
+            }
         }
     }
 
@@ -84,7 +121,7 @@ impl Provider {
         )
     }
 
-    fn unauthenticated(
+    pub(crate) fn unauthenticated(
         &self,
         location: &Location,
         request: &RequestFacts<'_>,
@@ -100,11 +137,7 @@ impl Provider {
             request_uri: request.request_uri,
         };
         if self.skip_paths.skips(self.mode, &skip) {
-            return Outcome {
-                status: Status::Skipped,
-                action: Action::Pass,
-                log: None,
-            };
+            return Outcome::new(Status::Skipped, Action::Pass);
         }
         let mut cookies = Vec::new();
         if failure != Failure::Missing && session_sent {
@@ -186,7 +219,8 @@ impl Provider {
             Some(start) => Outcome::respond(
                 Status::Missing,
                 Response::redirect(start.location, start.cookies),
-            ),
+            )
+            .with_event(Event::Login(LoginResult::Started)),
             None => Outcome::respond(Status::Missing, Response::status(500)).logged(
                 Level::Error,
                 format!(

@@ -1,15 +1,20 @@
 //! Authentication of one request: the session cookie, else `Authorization: Bearer`, through
-//! each worker's verified-credential cache.
+//! each worker's verified-credential cache, then the revocation list.
 
+use std::num::NonZeroUsize;
 use std::rc::Rc;
+
+use lru::LruCache;
 
 use crate::cache::{Cost, TokenCache};
 use crate::cookie::SessionCookies;
 use crate::identity::{Identity, IdentityError};
+use crate::metrics::CacheUse;
 use crate::provider::{bearer_token, Provider};
 use crate::request::RequestFacts;
-use crate::session;
-use crate::token::TokenError;
+use crate::revocation::{Marks, Revocations};
+use crate::session::{self, SessionTokens};
+use crate::token::{Rules, TokenError};
 
 /// Why a request is not authenticated; `$authentik_status` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +22,8 @@ pub enum Failure {
     Missing,
     Expired,
     Invalid(&'static str),
+    /// On the revocation list: authentik ended the session, or it signed out here.
+    Revoked,
 }
 
 impl Failure {
@@ -25,7 +32,7 @@ impl Failure {
         match self {
             Failure::Missing => Status::Missing,
             Failure::Expired => Status::Expired,
-            Failure::Invalid(_) => Status::Invalid,
+            Failure::Invalid(_) | Failure::Revoked => Status::Invalid,
         }
     }
 
@@ -34,6 +41,7 @@ impl Failure {
             Failure::Missing => "no session cookie or bearer token",
             Failure::Expired => "token expired",
             Failure::Invalid(reason) => reason,
+            Failure::Revoked => "session ended (back-channel logout or sign-out)",
         }
     }
 }
@@ -62,37 +70,102 @@ pub enum Credential {
     Bearer,
 }
 
-/// A cache entry: the provider and kind it was verified for, and the identity.
+/// What a session cookie holds besides its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub refresh: Option<Box<str>>,
+    /// Unix time of the login or the last renewal.
+    pub renewed_at: u64,
+    /// The session's token is the id_token.
+    pub id_token: bool,
+    /// The token's `sub`: a renewal must name the same user.
+    pub subject: Box<str>,
+    /// What a revocation of this session matches, also once its token has expired.
+    pub marks: Marks,
+}
+
+/// A cache entry: the provider and kind it was verified for, the identity, and for sessions
+/// what else the cookie holds.
 pub struct CachedIdentity {
     provider: u32,
     kind: Credential,
     identity: Rc<Identity>,
+    session: Option<Rc<SessionInfo>>,
 }
 
 impl Cost for CachedIdentity {
     fn cost(&self) -> usize {
         self.identity.cost()
+            + self.session.as_ref().map_or(0, |s| {
+                64 + s.subject.len() + s.refresh.as_deref().map_or(0, str::len)
+            })
     }
 }
+
+/// A renewal that did not give new tokens, remembered by refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// authentik could not be asked (unreachable, 5xx, timeout) at this time: retry later.
+    Unavailable(u64),
+    /// authentik refused the refresh token first at this time.
+    Refused(u64),
+}
+
+/// Refresh tokens a worker remembers failures of.
+const HOLDS: usize = 1024;
 
 /// Each worker's own state.
 pub struct Worker {
     pub cache: TokenCache<CachedIdentity>,
+    /// The shared revocation list, once nginx has mapped its zone.
+    pub revocations: Option<Revocations<'static>>,
+    pub(crate) holds: LruCache<Box<str>, Hold>,
 }
 
 impl Worker {
     pub fn new(cache_entries: usize, cache_bytes: usize) -> Worker {
         Worker {
             cache: TokenCache::new(cache_entries, cache_bytes),
+            revocations: None,
+            holds: LruCache::new(NonZeroUsize::new(HOLDS).unwrap_or(NonZeroUsize::MIN)),
         }
+    }
+
+    pub(crate) fn revoked(&self, marks: &Marks, now: u64) -> bool {
+        self.revocations
+            .as_ref()
+            .is_some_and(|list| list.refuses(marks, now))
+    }
+
+    /// Keep a verified session in the cache under its sealed value.
+    pub(crate) fn cache_session(
+        &mut self,
+        provider: u32,
+        sealed: &[u8],
+        identity: Rc<Identity>,
+        session: Rc<SessionInfo>,
+    ) {
+        let expires = identity.valid_until;
+        let entry = CachedIdentity {
+            provider,
+            kind: Credential::Session,
+            identity,
+            session: Some(session),
+        };
+        self.cache.insert(sealed, entry, expires);
     }
 }
 
 /// The result of authenticating a request.
 pub struct Authentication {
     pub result: Result<Rc<Identity>, Failure>,
+    /// Whether a credential was found in the cache, verified, or not presented at all.
+    pub cache: CacheUse,
     /// The request carried a session cookie or one of its chunks (cleared when it fails).
     pub session_sent: bool,
+    /// The session cookie opened: what it holds besides the token, even when the token has
+    /// expired. `None` for a revoked session, which is never renewed.
+    pub session: Option<Rc<SessionInfo>>,
 }
 
 impl Provider {
@@ -104,59 +177,149 @@ impl Provider {
         now: u64,
     ) -> Authentication {
         let cookies = SessionCookies::read(request.cookies, &self.cookie_name);
-        let session = match cookies.sealed() {
-            Ok(Some(sealed)) => self.cached_or(worker, Credential::Session, &sealed, now, |p| {
-                p.verify_session(&sealed, now)
-            }),
-            Ok(None) => Err(Failure::Missing),
-            Err(_) => Err(Failure::Invalid("broken session cookie chunks")),
+        let mut cache = CacheUse::None;
+        let (session, mut info) = match cookies.sealed() {
+            Ok(Some(sealed)) => self.session(worker, &mut cache, &sealed, now),
+            Ok(None) => (Err(Failure::Missing), None),
+            Err(_) => (Err(Failure::Invalid("broken session cookie chunks")), None),
         };
-        let result = match (
+        let mut result = match (
             &session,
             self.bearer,
             request.authorization.and_then(bearer_token),
         ) {
             (Err(_), true, Some(token)) => {
-                self.cached_or(worker, Credential::Bearer, token, now, |p| {
-                    p.verify_token(token, now)
-                })
+                info = None;
+                self.bearer_identity(worker, &mut cache, token, now)
             }
             _ => session,
         };
+        let marks = match (&result, &info) {
+            (Ok(identity), _) => Some(&identity.marks),
+            (Err(_), Some(session)) => Some(&session.marks),
+            (Err(_), None) => None,
+        };
+        if marks.is_some_and(|marks| worker.revoked(marks, now)) {
+            if result.is_ok() {
+                result = Err(Failure::Revoked);
+            }
+            info = None;
+        }
         Authentication {
             result,
+            cache,
             session_sent: cookies.any(),
+            session: info,
         }
     }
 
-    fn cached_or(
+    fn session(
         &self,
         worker: &mut Worker,
-        kind: Credential,
-        key: &[u8],
+        cache: &mut CacheUse,
+        sealed: &[u8],
         now: u64,
-        verify: impl FnOnce(&Provider) -> Result<Identity, Failure>,
+    ) -> (Result<Rc<Identity>, Failure>, Option<Rc<SessionInfo>>) {
+        if let Some(entry) = worker.cache.get(sealed, now) {
+            if entry.provider == self.id && entry.kind == Credential::Session {
+                *cache = CacheUse::Hit;
+                return (Ok(entry.identity.clone()), entry.session.clone());
+            }
+        }
+        *cache = CacheUse::Miss;
+        match self.verify_session(sealed, now) {
+            (Ok(identity), Some(info)) => {
+                let identity = Rc::new(identity);
+                self.saw(worker, &identity);
+                worker.cache_session(self.id, sealed, identity.clone(), info.clone());
+                (Ok(identity), Some(info))
+            }
+            (result, info) => (result.map(Rc::new), info),
+        }
+    }
+
+    fn bearer_identity(
+        &self,
+        worker: &mut Worker,
+        cache: &mut CacheUse,
+        token: &[u8],
+        now: u64,
     ) -> Result<Rc<Identity>, Failure> {
-        if let Some(entry) = worker.cache.get(key, now) {
-            if entry.provider == self.id && entry.kind == kind {
+        if let Some(entry) = worker.cache.get(token, now) {
+            if entry.provider == self.id && entry.kind == Credential::Bearer {
+                *cache = CacheUse::Hit;
                 return Ok(entry.identity.clone());
             }
         }
-        let identity = Rc::new(verify(self)?);
+        *cache = CacheUse::Miss;
+        let identity = Rc::new(self.verify_token(token, now)?);
+        self.saw(worker, &identity);
         let entry = CachedIdentity {
             provider: self.id,
-            kind,
+            kind: Credential::Bearer,
             identity: identity.clone(),
+            session: None,
         };
-        worker.cache.insert(key, entry, identity.valid_until);
+        worker.cache.insert(token, entry, identity.valid_until);
         Ok(identity)
     }
 
-    /// Open a sealed session value and verify the token inside.
-    pub fn verify_session(&self, sealed: &[u8], now: u64) -> Result<Identity, Failure> {
-        let token = session::open_session(&self.session_key, &self.cookie_name, sealed)
+    /// Note a newly verified token's lifetime: revocations outlive every token they match.
+    fn saw(&self, worker: &Worker, identity: &Identity) {
+        if let (Some(list), Some(iat)) = (&worker.revocations, identity.issued) {
+            list.saw_lifetime(&self.name, identity.expires.saturating_sub(iat));
+        }
+    }
+
+    /// Open a sealed session value: the tokens inside, not yet verified.
+    pub fn session_tokens(&self, sealed: &[u8]) -> Result<SessionTokens, Failure> {
+        let plain = session::open_session(&self.session_key, &self.cookie_name, sealed)
             .map_err(|_| Failure::Invalid("session cookie does not open"))?;
-        self.verify_token(&token, now)
+        SessionTokens::decode(plain, 0).ok_or(Failure::Invalid("session cookie does not decode"))
+    }
+
+    /// Open a sealed session value and verify the token inside. The session's other contents
+    /// come back too when it opens, also when its token has expired (to renew it).
+    pub fn verify_session(
+        &self,
+        sealed: &[u8],
+        now: u64,
+    ) -> (Result<Identity, Failure>, Option<Rc<SessionInfo>>) {
+        let tokens = match self.session_tokens(sealed) {
+            Ok(tokens) => tokens,
+            Err(failure) => return (Err(failure), None),
+        };
+        let info = |subject: &str, marks: Marks| {
+            Rc::new(SessionInfo {
+                refresh: tokens
+                    .refresh
+                    .as_deref()
+                    .and_then(|r| std::str::from_utf8(r).ok())
+                    .map(Into::into),
+                renewed_at: tokens.renewed_at,
+                id_token: tokens.id_token,
+                subject: subject.into(),
+                marks,
+            })
+        };
+        match self.verify_token(&tokens.access, now) {
+            Ok(identity) => {
+                let info = info(identity.subject(), identity.marks);
+                (Ok(identity), Some(info))
+            }
+            Err(Failure::Expired) if tokens.refresh.is_some() => {
+                let renewable =
+                    self.verifier
+                        .verify_with(&tokens.access, now, Rules::RENEWAL, |claims, _| {
+                            let subject = claims.sub.value().map_or("", |s| &**s);
+                            let sid = claims.sid.value().map(|s| &**s);
+                            let issued = claims.iat.value().map(|t| t.seconds());
+                            info(subject, Marks::new(&self.name, sid, subject, issued))
+                        });
+                (Err(Failure::Expired), renewable.ok())
+            }
+            Err(failure) => (Err(failure), None),
+        }
     }
 
     /// Verify a raw token's signature and claims, and build its identity.
@@ -172,6 +335,6 @@ impl Provider {
                 &self.basic_auth,
             )
         })??;
-        Ok(identity)
+        Ok(identity.marked(&self.name))
     }
 }

@@ -6,7 +6,9 @@ use crate::fields::{Field, FIELDS};
 use crate::headers::AUTHORIZATION;
 use crate::identity::Identity;
 use crate::login::LoginState;
+use crate::metrics::{CacheUse, Extra, Grant as GrantType, LoginResult, TokenResult};
 use crate::provider::Provider;
+use crate::renewal::Renewal;
 use crate::META_VERSION;
 
 /// `$authentik_status`, for access logs.
@@ -40,6 +42,21 @@ pub struct Outcome {
     pub action: Action,
     /// A line for the error log, when the decision is worth one.
     pub log: Option<LogLine>,
+    /// Whether the credential came from the cache (for the metrics).
+    pub cache: CacheUse,
+    /// What else happened, for the metrics.
+    pub events: Vec<Event>,
+    /// `Set-Cookie` values for whatever answers this request (a renewed session): the
+    /// upstream's response, or the module's own (where they are in [`Response::cookies`]).
+    pub cookies: Vec<String>,
+}
+
+/// Something the metrics count besides the request itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Login(LoginResult),
+    TokenRequest(GrantType, TokenResult),
+    Extra(Extra),
 }
 
 #[derive(Debug)]
@@ -52,6 +69,16 @@ pub enum Action {
     Respond(Response),
     /// Run the `token_request` subrequest with this form body, then resume with its answer.
     Exchange(Exchange),
+    /// Read the request body (a back-channel logout), then hand it to
+    /// [`Provider::backchannel_logout`](crate::provider::Provider::backchannel_logout).
+    ReadBody(ReadBody),
+}
+
+/// A request body to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadBody {
+    /// A longer body is not kept: the logout answer is 413.
+    pub limit: usize,
 }
 
 /// An authenticated user, ready for the variables and the upstream headers.
@@ -195,6 +222,8 @@ pub struct Exchange {
 pub enum Pending {
     /// A login callback: the code exchange of this login.
     Login(LoginState),
+    /// A session's renewal: the refresh grant.
+    Refresh(Renewal),
 }
 
 /// What the `token_request` subrequest returned.
@@ -207,6 +236,7 @@ pub struct TokenResponse<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
+    Crit,
     Error,
     Warn,
     Info,
@@ -219,12 +249,33 @@ pub struct LogLine {
 }
 
 impl Outcome {
-    pub(crate) fn respond(status: Status, response: Response) -> Outcome {
+    pub(crate) fn new(status: Status, action: Action) -> Outcome {
         Outcome {
             status,
-            action: Action::Respond(response),
+            action,
             log: None,
+            cache: CacheUse::None,
+            events: Vec::new(),
+            cookies: Vec::new(),
         }
+    }
+
+    /// Add `Set-Cookie` values to whatever answers the request.
+    pub(crate) fn with_cookies(mut self, mut cookies: Vec<String>) -> Outcome {
+        match &mut self.action {
+            Action::Respond(response) => response.cookies.append(&mut cookies),
+            _ => self.cookies.append(&mut cookies),
+        }
+        self
+    }
+
+    pub(crate) fn respond(status: Status, response: Response) -> Outcome {
+        Outcome::new(status, Action::Respond(response))
+    }
+
+    pub(crate) fn with_event(mut self, event: Event) -> Outcome {
+        self.events.push(event);
+        self
     }
 
     pub(crate) fn logged(mut self, level: Level, message: String) -> Outcome {

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::claims::{render_claim, Claims};
 use crate::fields::Field;
 use crate::headers::{refused_additional_header, DynamicName};
+use crate::revocation::Marks;
 use crate::sanitize::{clean, is_header_name, names_one_user, token_text};
 
 /// authentik's "Set HTTP-Basic Authentication" attribute names.
@@ -62,6 +63,8 @@ pub struct Identity {
     pub issued: Option<u64>,
     /// The token's `sid` (authentik's hashed session key), when present.
     pub sid: Option<Box<str>>,
+    /// Its keys in the revocation list, set by [`Identity::marked`].
+    pub marks: Marks,
     additional: Box<[(DynamicName, Box<str>)]>,
     refused: Box<[Box<str>]>,
     basic: Option<Box<str>>,
@@ -134,12 +137,19 @@ impl Identity {
             expires: claims.exp.value().map_or(0, |t| t.seconds()),
             issued: claims.iat.value().map(|t| t.seconds()),
             sid: claims.sid.value().map(|s| (**s).into()),
+            marks: Marks::default(),
             additional: additional.into(),
             refused: refused.into(),
             basic: basic.map(Into::into),
             payload: payload.into(),
             rendered: RefCell::new(Vec::new()),
         })
+    }
+
+    /// This identity with its revocation keys at `provider`.
+    pub fn marked(mut self, provider: &str) -> Identity {
+        self.marks = Marks::new(provider, self.sid.as_deref(), &self.uid, self.issued);
+        self
     }
 
     /// The value of an identity field; `None` for the provider's meta fields.

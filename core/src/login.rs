@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::Failure;
@@ -13,6 +14,7 @@ use crate::claims::Member;
 use crate::provider::Provider;
 use crate::redirect::encode;
 use crate::seal::{open, seal};
+use crate::session::SessionTokens;
 
 /// How long a login may take, from `/start` to `/callback`.
 pub const LOGIN_STATE_TTL_SECS: u64 = 600;
@@ -22,6 +24,33 @@ pub const CALLBACK_QUERY: &str = "X-authentik-auth-callback=true";
 pub const MAX_LOGIN_STATES: usize = 4;
 /// Bytes the kept login-state cookies (names and values) may take together.
 pub const LOGIN_STATE_BUDGET: usize = 4096;
+
+/// How long a session cookie with a refresh token lives in the browser: authentik's default
+/// refresh-token validity (30 days). A refresh token that dies sooner ends the session at its
+/// next renewal.
+pub const SESSION_WITH_REFRESH_MAX_AGE: i64 = 30 * 24 * 3600;
+
+/// The tokens a token endpoint issued, verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The token of the session: the access token when it is a JWT, else the id_token.
+    pub token: String,
+    /// Its `exp`.
+    pub exp: u64,
+    /// Its `sub`.
+    pub subject: String,
+    pub refresh: Option<String>,
+    /// `token` is the id_token.
+    pub id_token: bool,
+}
+
+/// The members of a token endpoint's answer that a session uses.
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: Option<String>,
+    id_token: Option<String>,
+    refresh_token: Option<String>,
+}
 
 /// One login in progress, sealed into its own cookie.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,75 +298,137 @@ impl Provider {
 
     /// Check the token endpoint's answer and choose the token to seal: the access token when
     /// it is a JWT that verifies, else the verified id_token. The id_token must carry the
-    /// login's nonce. Returns the token and its `exp`.
+    /// login's nonce.
     pub fn finish_login(
         &self,
         status: u16,
         body: &[u8],
         login: &LoginState,
         now: u64,
-    ) -> Result<(String, u64), CallbackError> {
+    ) -> Result<Issued, CallbackError> {
         if status != 200 {
             return Err(CallbackError::ExchangeFailed(status));
         }
-        let response: Value =
+        self.issued_tokens(body, Some(&login.nonce), now)
+    }
+
+    /// The tokens of a token endpoint's 200 answer, verified as at login. `nonce`: the id_token
+    /// must carry it (a code exchange); without one it is not checked (a refresh, whose
+    /// id_token has none).
+    pub(crate) fn issued_tokens(
+        &self,
+        body: &[u8],
+        nonce: Option<&str>,
+        now: u64,
+    ) -> Result<Issued, CallbackError> {
+        let response: TokenAnswer =
             serde_json::from_slice(body).map_err(|_| CallbackError::BadTokenResponse)?;
-        let id_token = response
-            .get("id_token")
-            .and_then(Value::as_str)
-            .ok_or(CallbackError::BadTokenResponse)?;
-        let (nonce_ok, id_exp) = self
+        let id_token = response.id_token.ok_or(CallbackError::BadTokenResponse)?;
+        let (nonce_ok, id_exp, id_subject) = self
             .verifier
             .verify(id_token.as_bytes(), now, |claims, _| {
-                let nonce = match &claims.nonce {
+                let sent = match &claims.nonce {
                     Member::Value(nonce) => nonce.as_bytes(),
                     _ => b"",
                 };
                 (
-                    constant_time_eq(nonce, login.nonce.as_bytes()),
+                    nonce.is_none_or(|n| constant_time_eq(sent, n.as_bytes())),
                     claims.exp.value().map_or(0, |t| t.seconds()),
+                    claims
+                        .sub
+                        .value()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
                 )
             })
             .map_err(|e| token_error(e.into()))?;
         if !nonce_ok {
             return Err(CallbackError::NonceMismatch);
         }
-        let access_token = response.get("access_token").and_then(Value::as_str);
-        match access_token.filter(|t| t.matches('.').count() == 2) {
+        let refresh = response.refresh_token.filter(|t| !t.is_empty());
+        match response
+            .access_token
+            .filter(|t| t.matches('.').count() == 2)
+        {
             Some(access) => {
-                let exp = self
+                let (exp, subject) = self
                     .verifier
                     .verify(access.as_bytes(), now, |claims, _| {
-                        claims.exp.value().map_or(0, |t| t.seconds())
+                        (
+                            claims.exp.value().map_or(0, |t| t.seconds()),
+                            claims
+                                .sub
+                                .value()
+                                .map(|s| s.to_string())
+                                .unwrap_or_default(),
+                        )
                     })
                     .map_err(|e| token_error(e.into()))?;
-                Ok((access.to_string(), exp))
+                if subject != id_subject {
+                    return Err(CallbackError::Token(
+                        "the access token and id_token name different users",
+                    ));
+                }
+                Ok(Issued {
+                    token: access,
+                    exp,
+                    subject,
+                    refresh,
+                    id_token: false,
+                })
             }
-            None => Ok((id_token.to_string(), id_exp)),
+            None => Ok(Issued {
+                token: id_token,
+                exp: id_exp,
+                subject: id_subject,
+                refresh,
+                id_token: true,
+            }),
         }
     }
 
     /// `Set-Cookie` values for a new session: every chunk, plus clearing the login state.
     pub fn session_cookies(
         &self,
-        token: &str,
-        exp: u64,
+        issued: &Issued,
         login: &LoginState,
         now: u64,
     ) -> Result<Vec<String>, CallbackError> {
-        let chunks =
-            crate::session::seal_session(&self.session_key, &self.cookie_name, token.as_bytes())
-                .map_err(|_| CallbackError::Seal)?;
-        let max_age = exp.saturating_sub(now).min(i64::MAX as u64) as i64;
-        let mut cookies: Vec<String> = chunks
-            .iter()
-            .map(|(name, value)| self.cookies.set(name, value, max_age))
-            .collect();
+        let (mut cookies, _) = self.seal_issued(issued, now)?;
         cookies.push(
             self.cookies
                 .clear(&self.login_state_cookie_name(&login.state)),
         );
         Ok(cookies)
+    }
+
+    /// Seal `issued` into the session cookie: its `Set-Cookie` values and the sealed value.
+    /// A session with a refresh token outlives its access token, for
+    /// [`SESSION_WITH_REFRESH_MAX_AGE`].
+    pub(crate) fn seal_issued(
+        &self,
+        issued: &Issued,
+        now: u64,
+    ) -> Result<(Vec<String>, String), CallbackError> {
+        let plain = SessionTokens {
+            access: issued.token.clone().into_bytes(),
+            refresh: issued.refresh.clone().map(String::into_bytes),
+            renewed_at: now,
+            id_token: issued.id_token,
+        }
+        .encode();
+        let (chunks, sealed) =
+            crate::session::seal_session_value(&self.session_key, &self.cookie_name, &plain)
+                .map_err(|_| CallbackError::Seal)?;
+        let max_age = match issued.refresh {
+            Some(_) => SESSION_WITH_REFRESH_MAX_AGE,
+            None => issued.exp.saturating_sub(now).min(i64::MAX as u64) as i64,
+        };
+        let cookies = chunks
+            .iter()
+            .map(|(name, value)| self.cookies.set(name, value, max_age))
+            .collect();
+        Ok((cookies, sealed))
     }
 
     /// `Set-Cookie` values clearing every session chunk (sign-out, a broken session).

@@ -13,7 +13,7 @@ use crate::token::Verifier;
 pub const MIN_COOKIE_SECRET_BYTES: usize = 32;
 pub const DEFAULT_LEEWAY_SECS: u64 = 60;
 pub const MAX_LEEWAY_SECS: u64 = 300;
-pub const DEFAULT_SCOPES: &str = "openid profile email entitlements ak_proxy";
+pub const DEFAULT_SCOPES: &str = "openid profile email entitlements ak_proxy offline_access";
 pub const DEFAULT_META_OUTPOST: &str = "nginx";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +41,10 @@ pub struct Provider {
     pub(crate) token_request: Option<String>,
     pub(crate) skip_paths: SkipPaths,
     pub(crate) bearer: bool,
+    /// Renew sessions with their refresh token.
+    pub(crate) refresh: bool,
+    /// Renew a session last renewed this long ago, even when its token is still valid.
+    pub(crate) refresh_interval: Option<u64>,
     pub(crate) meta_jwks: String,
     pub(crate) meta_outpost: String,
     pub(crate) meta_provider: String,

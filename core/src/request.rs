@@ -33,6 +33,9 @@ pub struct RequestFacts<'a> {
     pub accept: Option<&'a [u8]>,
     pub x_requested_with: bool,
     pub upgrade: bool,
+    pub content_type: Option<&'a [u8]>,
+    /// `Content-Length`, when sent and valid.
+    pub content_length: Option<u64>,
 }
 
 impl RequestFacts<'_> {

@@ -77,12 +77,22 @@ pub fn seal_session(
     name: &str,
     token: &[u8],
 ) -> Result<Vec<(String, String)>, SessionError> {
+    seal_session_value(key, name, token).map(|(chunks, _)| chunks)
+}
+
+/// [`seal_session`], with the joined sealed value too (what `cookie::session_value` reads
+/// back, the key of the session in the cache).
+pub fn seal_session_value(
+    key: &SealKey,
+    name: &str,
+    token: &[u8],
+) -> Result<(Vec<(String, String)>, String), SessionError> {
     if seal::sealed_len(token.len().min(seal::MAX_SEALED_LEN)) > MAX_SEALED_SESSION {
         return Err(SessionError::TooLarge);
     }
     let sealed = seal::seal(key, name, token)?;
     if sealed.len() <= CHUNK_LIMIT {
-        return Ok(vec![(name.to_owned(), sealed)]);
+        return Ok((vec![(name.to_owned(), sealed.clone())], sealed));
     }
     // Fewest chunks that hold the value; the first one also carries "<count>.".
     let count = (sealed.len() + COUNT_PREFIX_LEN).div_ceil(CHUNK_LIMIT);
@@ -99,7 +109,7 @@ pub fn seal_session(
         rest = tail;
     }
     debug_assert!(rest.is_empty());
-    Ok(out)
+    Ok((out, sealed))
 }
 
 /// Open the joined sealed value (as returned by `cookie::session_value`) back into the token.
@@ -114,4 +124,112 @@ pub fn open_session(key: &SealKey, name: &str, sealed: &[u8]) -> Result<Vec<u8>,
 pub fn chunk_names(name: &str) -> impl Iterator<Item = String> {
     let name = name.to_owned();
     (0..MAX_CHUNKS).map(move |index| chunk_name(&name, index))
+}
+
+/// What a session cookie holds: the token of the session (the access token, or the id_token
+/// when the access token is not a JWT), the refresh token when authentik issued one, and when
+/// the session was last renewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTokens {
+    pub access: Vec<u8>,
+    pub refresh: Option<Vec<u8>>,
+    /// Unix time of the login or of the last refresh.
+    pub renewed_at: u64,
+    /// `access` is the id_token (sent as `id_token_hint` at sign-out).
+    pub id_token: bool,
+}
+
+/// The first byte of an encoded [`SessionTokens`]. A JWT (the whole plaintext of the sessions
+/// of version 0.1) starts with a base64url character, never with this byte.
+const TOKENS_V2: u8 = 2;
+
+impl SessionTokens {
+    /// `2 || flags || renewed_at (u64 BE) || len (u32 BE) || access || len (u32 BE) ||
+    /// refresh`, with no refresh token written as length 0; flag 1 is [`Self::id_token`].
+    pub fn encode(&self) -> Vec<u8> {
+        let refresh = self.refresh.as_deref().unwrap_or_default();
+        let mut out = Vec::with_capacity(18 + self.access.len() + refresh.len());
+        out.push(TOKENS_V2);
+        out.push(u8::from(self.id_token));
+        out.extend_from_slice(&self.renewed_at.to_be_bytes());
+        for part in [&self.access[..], refresh] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out
+    }
+
+    /// Decode a session's plaintext; a plaintext that is not this format is a bare access
+    /// token (a session of version 0.1, renewed at `fallback_renewed`).
+    pub fn decode(plain: Vec<u8>, fallback_renewed: u64) -> Option<SessionTokens> {
+        if plain.first() != Some(&TOKENS_V2) {
+            return Some(SessionTokens {
+                access: plain,
+                refresh: None,
+                renewed_at: fallback_renewed,
+                id_token: false,
+            });
+        }
+        let id_token = match plain.get(1)? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let renewed_at = u64::from_be_bytes(plain.get(2..10)?.try_into().ok()?);
+        let mut rest = plain.get(10..)?;
+        let mut part = || -> Option<Vec<u8>> {
+            let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+            let bytes = rest.get(4..4 + len)?.to_vec();
+            rest = &rest[4 + len..];
+            Some(bytes)
+        };
+        let access = part()?;
+        let refresh = part()?;
+        if access.is_empty() || !rest.is_empty() {
+            return None;
+        }
+        Some(SessionTokens {
+            access,
+            refresh: (!refresh.is_empty()).then_some(refresh),
+            renewed_at,
+            id_token,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_old_sessions_still_read() {
+        let t = SessionTokens {
+            access: b"a.b.c".to_vec(),
+            refresh: Some(b"r".to_vec()),
+            renewed_at: 77,
+            id_token: true,
+        };
+        assert_eq!(SessionTokens::decode(t.encode(), 0), Some(t.clone()));
+        let none = SessionTokens { refresh: None, ..t };
+        assert_eq!(SessionTokens::decode(none.encode(), 0), Some(none));
+        let old = SessionTokens::decode(b"eyJ.x.y".to_vec(), 5).unwrap();
+        assert_eq!(
+            (old.access.as_slice(), old.refresh, old.renewed_at),
+            (&b"eyJ.x.y"[..], None, 5)
+        );
+        let one = SessionTokens {
+            access: b"a".to_vec(),
+            refresh: None,
+            renewed_at: 1,
+            id_token: false,
+        };
+        let mut trailing = one.encode();
+        trailing.push(0);
+        let mut bad_flag = one.encode();
+        bad_flag[1] = 7;
+        let short = vec![2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9, b'x'];
+        for bad in [vec![2], short, trailing, bad_flag] {
+            assert_eq!(SessionTokens::decode(bad, 0), None);
+        }
+    }
 }

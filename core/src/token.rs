@@ -44,6 +44,7 @@ pub enum TokenError {
     WrongIssuer,
     WrongAudience,
     MissingExpiry,
+    MissingIssuedAt,
     Expired,
     NotYetValid,
     IssuedInFuture,
@@ -67,6 +68,7 @@ impl TokenError {
             TokenError::WrongIssuer => "wrong_issuer",
             TokenError::WrongAudience => "wrong_audience",
             TokenError::MissingExpiry => "missing_expiry",
+            TokenError::MissingIssuedAt => "missing_issued_at",
             TokenError::Expired => "expired",
             TokenError::NotYetValid => "not_yet_valid",
             TokenError::IssuedInFuture => "issued_in_future",
@@ -87,6 +89,7 @@ impl fmt::Display for TokenError {
             TokenError::WrongIssuer => "wrong token issuer",
             TokenError::WrongAudience => "wrong token audience",
             TokenError::MissingExpiry => "token has no expiry",
+            TokenError::MissingIssuedAt => "token has no issue time",
             TokenError::Expired => "token expired",
             TokenError::NotYetValid => "token not yet valid",
             TokenError::IssuedInFuture => "token issued in the future",
@@ -152,6 +155,18 @@ impl Verifier {
         now: u64,
         read: impl FnOnce(&Claims<'_>, &[u8]) -> R,
     ) -> Result<R, TokenError> {
+        self.verify_with(token, now, Rules::ACCESS, read)
+    }
+
+    /// [`Verifier::verify`] under other claim rules (a back-channel logout token has no
+    /// required `exp`, and a required, recent `iat`).
+    pub fn verify_with<R>(
+        &self,
+        token: &[u8],
+        now: u64,
+        rules: Rules,
+        read: impl FnOnce(&Claims<'_>, &[u8]) -> R,
+    ) -> Result<R, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
@@ -203,11 +218,11 @@ impl Verifier {
         }
 
         let claims = Claims::parse(payload).map_err(json_error)?;
-        self.check_claims(&claims, now)?;
+        self.check_claims(&claims, now, rules)?;
         Ok(read(&claims, payload))
     }
 
-    fn check_claims(&self, claims: &Claims<'_>, now: u64) -> Result<(), TokenError> {
+    fn check_claims(&self, claims: &Claims<'_>, now: u64, rules: Rules) -> Result<(), TokenError> {
         match claims.iss.value() {
             Some(iss) if **iss == *self.issuer => {}
             _ => return Err(TokenError::WrongIssuer),
@@ -215,19 +230,67 @@ impl Verifier {
         if !claims.aud.values.iter().any(|aud| **aud == *self.audience) {
             return Err(TokenError::WrongAudience);
         }
-        let exp = time(&claims.exp)?.ok_or(TokenError::MissingExpiry)?;
-        // Expired when now >= exp + leeway.
-        if !exp.after(now, self.leeway) {
-            return Err(TokenError::Expired);
+        match (time(&claims.exp)?, rules.exp) {
+            (_, Exp::Ignored) => {}
+            // Expired when now >= exp + leeway.
+            (Some(exp), _) if !exp.after(now, self.leeway) => return Err(TokenError::Expired),
+            (None, Exp::Required) => return Err(TokenError::MissingExpiry),
+            _ => {}
         }
         if time(&claims.nbf)?.is_some_and(|nbf| nbf.exceeds(now, self.leeway)) {
             return Err(TokenError::NotYetValid);
         }
-        if time(&claims.iat)?.is_some_and(|iat| iat.exceeds(now, self.leeway)) {
+        let iat = time(&claims.iat)?;
+        if iat.is_some_and(|iat| iat.exceeds(now, self.leeway)) {
             return Err(TokenError::IssuedInFuture);
+        }
+        if let Some(max_age) = rules.max_age {
+            let oldest = now.saturating_sub(max_age.saturating_add(self.leeway));
+            match iat {
+                Some(iat) if iat.seconds() >= oldest => {}
+                Some(_) => return Err(TokenError::Expired),
+                None => return Err(TokenError::MissingIssuedAt),
+            }
         }
         Ok(())
     }
+}
+
+/// Which time claims a kind of token must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    pub exp: Exp,
+    /// With a value: `iat` is required and may be at most this old (plus leeway).
+    pub max_age: Option<u64>,
+}
+
+/// How `exp` is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exp {
+    Required,
+    /// Checked when present.
+    IfPresent,
+    /// Not checked: an expired session token being renewed.
+    Ignored,
+}
+
+impl Rules {
+    /// Access and id tokens: `exp` required.
+    pub const ACCESS: Rules = Rules {
+        exp: Exp::Required,
+        max_age: None,
+    };
+    /// Back-channel logout tokens: `exp` checked when present, `iat` required and within
+    /// leeway of now.
+    pub const LOGOUT: Rules = Rules {
+        exp: Exp::IfPresent,
+        max_age: Some(0),
+    };
+    /// The expired token of a session being renewed (its `sub` must match the new one's).
+    pub const RENEWAL: Rules = Rules {
+        exp: Exp::Ignored,
+        max_age: None,
+    };
 }
 
 /// A time claim: absent, a NumericDate, or `Malformed` for another JSON type.

@@ -1,7 +1,7 @@
 //! The login flow's decisions: login state, authorize URL, rd validation, token response.
 
 use authentik_core::conf::{PlainUnits, ProviderSettings};
-use authentik_core::login::{CallbackError, LoginState, LOGIN_STATE_TTL_SECS};
+use authentik_core::login::{CallbackError, Issued, LoginState, LOGIN_STATE_TTL_SECS};
 use authentik_core::login::{LoginStart, LOGIN_STATE_BUDGET, MAX_LOGIN_STATES};
 use authentik_core::provider::{Mode, Provider};
 use authentik_core::redirect::{query_arg, MAX_RETURN_URL};
@@ -88,7 +88,10 @@ fn authorize_url_carries_every_parameter() {
         "https://app.example/outpost.goauthentik.io/callback?X-authentik-auth-callback=true"
     );
     assert_eq!(arg("response_type"), "code");
-    assert_eq!(arg("scope"), "openid profile email entitlements ak_proxy");
+    assert_eq!(
+        arg("scope"),
+        "openid profile email entitlements ak_proxy offline_access"
+    );
     assert_eq!(arg("code_challenge_method"), "S256");
     assert_eq!(arg("code_challenge").len(), 43);
     assert_eq!(arg("nonce").len(), 43);
@@ -209,17 +212,27 @@ fn token_response_checks_both_tokens_and_the_nonce() {
     let access = token(claims(json!({"azp": "client", "scope": "openid"})));
     let body =
         json!({"access_token": access, "id_token": id_token, "token_type": "Bearer"}).to_string();
-    let (sealed_token, exp) = p.finish_login(200, body.as_bytes(), &login, NOW).unwrap();
-    assert_eq!(sealed_token, access);
-    assert_eq!(exp, NOW + 300);
+    let issued = p.finish_login(200, body.as_bytes(), &login, NOW).unwrap();
+    assert_eq!(issued.token, access);
+    assert_eq!(issued.exp, NOW + 300);
+    assert!(!issued.id_token);
+    assert_eq!(issued.refresh, None);
 
-    let opaque = json!({"access_token": "opaque", "id_token": id_token}).to_string();
+    let opaque =
+        json!({"access_token": "opaque", "id_token": id_token, "refresh_token": "r1"}).to_string();
+    let issued = p.finish_login(200, opaque.as_bytes(), &login, NOW).unwrap();
     assert_eq!(
-        p.finish_login(200, opaque.as_bytes(), &login, NOW)
-            .unwrap()
-            .0,
-        id_token
+        (issued.token.as_str(), issued.id_token),
+        (id_token.as_str(), true)
     );
+    assert_eq!(issued.refresh.as_deref(), Some("r1"));
+
+    let other_user = token(claims(json!({"sub": "someone-else"})));
+    let body = json!({"access_token": other_user, "id_token": id_token}).to_string();
+    assert!(matches!(
+        p.finish_login(200, body.as_bytes(), &login, NOW),
+        Err(CallbackError::Token(_))
+    ));
 
     let wrong_nonce = token(claims(json!({"nonce": "other"})));
     let body = json!({"access_token": access, "id_token": wrong_nonce}).to_string();
@@ -260,13 +273,29 @@ fn token_response_checks_both_tokens_and_the_nonce() {
 fn session_cookies_have_the_token_lifetime_and_clear_the_state() {
     let p = provider(Mode::Domain);
     let login = login();
-    let cookies = p.session_cookies("a.b.c", NOW + 120, &login, NOW).unwrap();
+    let issued = Issued {
+        token: "a.b.c".into(),
+        exp: NOW + 120,
+        subject: "u".into(),
+        refresh: None,
+        id_token: false,
+    };
+    let cookies = p.session_cookies(&issued, &login, NOW).unwrap();
     assert_eq!(cookies.len(), 2);
     assert!(cookies[0].starts_with(&format!("{}=", p.cookie_name())));
     assert!(cookies[0].contains("Max-Age=120"));
     assert!(cookies[0].contains("Domain=company.tld"));
     assert!(cookies[1].starts_with(&format!("{}=;", p.login_state_cookie_name(&login.state))));
     assert!(cookies[1].contains("Max-Age=0"));
+    let with_refresh = Issued {
+        refresh: Some("r".into()),
+        ..issued
+    };
+    let cookies = p.session_cookies(&with_refresh, &login, NOW).unwrap();
+    assert!(cookies[0].contains(&format!(
+        "Max-Age={}",
+        authentik_core::login::SESSION_WITH_REFRESH_MAX_AGE
+    )));
     let cleared = p.clear_session_cookies();
     assert_eq!(cleared.len(), authentik_core::session::MAX_CHUNKS);
     assert!(cleared

@@ -40,6 +40,7 @@ pub fn wrapper() -> Vec<String> {
 pub struct Conf {
     http: String,
     files: Vec<(String, Vec<u8>)>,
+    workers: usize,
 }
 
 /// Ask the kernel for a free loopback port.
@@ -58,7 +59,14 @@ impl Conf {
         Conf {
             http: http.into(),
             files: Vec::new(),
+            workers: 1,
         }
+    }
+
+    /// Run `n` worker processes (default 1).
+    pub fn workers(mut self, n: usize) -> Conf {
+        self.workers = n;
+        self
     }
 
     /// Write `contents` to `<prefix>/<rel>` (world-readable) before nginx starts.
@@ -86,7 +94,7 @@ impl Conf {
             "load_module {module};\n\
              daemon off;\n\
              master_process on;\n\
-             worker_processes 1;\n\
+             worker_processes {workers};\n\
              pid {prefix}/logs/nginx.pid;\n\
              lock_file {prefix}/logs/nginx.lock;\n\
              error_log {prefix}/logs/error.log {level};\n\
@@ -101,6 +109,7 @@ impl Conf {
              {http}\n\
              }}\n",
             module = env::module_path().display(),
+            workers = self.workers,
             level = env::log_level(),
         );
         let conf = dir.write("conf/nginx.conf", text.as_bytes());
@@ -167,6 +176,7 @@ impl Conf {
                 .expect("spawn nginx");
             let mut nginx = Nginx {
                 child: Some(child),
+                workers: self.workers,
                 check: true,
                 port,
                 conf_path,
@@ -284,6 +294,7 @@ impl NginxT {
 
 /// A running nginx. Stopped (SIGQUIT, then SIGKILL) on drop; then its error log is checked.
 pub struct Nginx {
+    workers: usize,
     child: Option<Child>,
     check: bool,
     pub port: u16,
@@ -341,6 +352,21 @@ impl Nginx {
     /// `GET path` with no credentials.
     pub fn get(&self, path: &str) -> Response {
         Request::get(path).send(self.port)
+    }
+
+    /// `nginx -s reload`, then wait until a new set of workers runs.
+    pub fn reload(&self) {
+        let old = crate::procs::wait_workers(self, self.workers, &[], Duration::from_secs(10));
+        let out = Conf::command(&self.conf_path, &self.dir)
+            .args(["-s", "reload"])
+            .output()
+            .expect("nginx -s reload");
+        assert!(
+            out.status.success(),
+            "reload: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        crate::procs::wait_workers(self, self.workers, &old, Duration::from_secs(10));
     }
 
     /// Number of requests the echo upstream has received.

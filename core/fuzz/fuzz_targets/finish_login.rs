@@ -8,7 +8,7 @@
 use arbitrary::Arbitrary;
 use authentik_core::cookie;
 use authentik_core::keys::Algorithm;
-use authentik_core::login::{CallbackError, LoginState};
+use authentik_core::login::{CallbackError, Issued, LoginState};
 use authentik_core::provider::{Mode, Provider};
 use authentik_core::token::MAX_JSON_DEPTH;
 use fuzz_support::{b64, claims_valid, json_depth, provider, sign, JsonGen, KeyGen, Signer};
@@ -65,9 +65,9 @@ enum Input {
     },
 }
 
-/// The JSON value of a token field, and for a string, whether it is a valid token and
-/// whether its nonce is the login's.
-fn build(tok: &Tok) -> Option<(Value, bool, bool, u64)> {
+/// The JSON value of a token field, and for a string, whether it is a valid token, whether its
+/// nonce is the login's, its `exp` and its `sub`.
+fn build(tok: &Tok) -> Option<(Value, bool, bool, u64, String)> {
     match tok {
         Tok::Missing => None,
         Tok::Jwt {
@@ -107,20 +107,26 @@ fn build(tok: &Tok) -> Option<(Value, bool, bool, u64)> {
                 && claims_valid(&claims, NOW, LEEWAY)
                 && json_depth(&Value::Object(claims.clone())) <= MAX_JSON_DEPTH;
             let nonce_ok = claims.get("nonce").and_then(Value::as_str) == Some(&LOGIN.nonce);
+            let sub = claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             Some((
                 json!(format!("{message}.{}", b64(&sig))),
                 valid,
                 nonce_ok,
                 exp.max(0) as u64,
+                sub.to_string(),
             ))
         }
-        Tok::Opaque(s) => Some((json!(s), false, false, 0)),
-        Tok::Json(j) => Some((j.to_value(), false, false, 0)),
+        Tok::Opaque(s) => Some((json!(s), false, false, 0, String::new())),
+        Tok::Json(j) => Some((j.to_value(), false, false, 0, String::new())),
     }
 }
 
-fn check_success(p: &Provider, token: &str, exp: u64) {
-    let cookies = match p.session_cookies(token, exp, &LOGIN, NOW) {
+fn check_success(p: &Provider, issued: &Issued) {
+    let token = issued.token.as_str();
+    let cookies = match p.session_cookies(issued, &LOGIN, NOW) {
         Ok(cookies) => cookies,
         // docs/architecture.md §4: tokens up to at least 16 KB fit the cookie chunks; a bigger one fails
         // closed (400), which is the documented limit, not a bug.
@@ -139,6 +145,7 @@ fn check_success(p: &Provider, token: &str, exp: u64) {
         .expect("session cookie");
     let identity = p
         .verify_session(&sealed, NOW)
+        .0
         .expect("fresh session authenticates");
     assert_eq!(
         identity.field(authentik_core::fields::Field::Jwt),
@@ -154,9 +161,9 @@ fuzz_target!(|input: Input| {
             if status != 200 {
                 assert_eq!(r, Err(CallbackError::ExchangeFailed(status)));
             }
-            if let Ok((token, exp)) = r {
+            if let Ok(issued) = r {
                 // Only a genuinely signed id_token with the nonce gets here (seeds).
-                check_success(p, &token, exp);
+                check_success(p, &issued);
             }
         }
         Input::Built {
@@ -189,14 +196,15 @@ fuzz_target!(|input: Input| {
             };
             let r = p.finish_login(status, text.as_bytes(), &LOGIN, NOW);
 
-            let expected: Result<(String, u64), &str> = (|| {
+            let expected: Result<(String, u64, bool), &str> = (|| {
                 if status != 200 {
                     return Err("exchange");
                 }
                 if not_object {
                     return Err("bad response");
                 }
-                let (id_value, id_valid, nonce_ok, id_exp) = id.clone().ok_or("bad response")?;
+                let (id_value, id_valid, nonce_ok, id_exp, id_sub) =
+                    id.clone().ok_or("bad response")?;
                 let id_text = id_value.as_str().ok_or("bad response")?.to_string();
                 if !id_valid {
                     return Err("token");
@@ -205,26 +213,30 @@ fuzz_target!(|input: Input| {
                     return Err("nonce");
                 }
                 match &access {
-                    Some((Value::String(a), a_valid, _, a_exp)) if a.matches('.').count() == 2 => {
-                        if *a_valid {
-                            Ok((a.clone(), *a_exp))
+                    Some((Value::String(a), a_valid, _, a_exp, a_sub))
+                        if a.matches('.').count() == 2 =>
+                    {
+                        if *a_valid && *a_sub == id_sub {
+                            Ok((a.clone(), *a_exp, false))
                         } else {
                             Err("token")
                         }
                     }
-                    _ => Ok((id_text, id_exp)),
+                    _ => Ok((id_text, id_exp, true)),
                 }
             })();
             match (&r, &expected) {
-                (Ok(got), Ok(want)) => assert_eq!(got, want),
+                (Ok(got), Ok(want)) => {
+                    assert_eq!((got.token.clone(), got.exp, got.id_token), want.clone())
+                }
                 (Err(CallbackError::ExchangeFailed(s)), Err("exchange")) => assert_eq!(*s, status),
                 (Err(CallbackError::BadTokenResponse), Err("bad response")) => {}
                 (Err(CallbackError::Token(_)), Err("token")) => {}
                 (Err(CallbackError::NonceMismatch), Err("nonce")) => {}
                 _ => panic!("finish_login {r:?}, oracle {expected:?}; body {text}"),
             }
-            if let Ok((token, exp)) = r {
-                check_success(p, &token, exp);
+            if let Ok(issued) = r {
+                check_success(p, &issued);
             }
         }
     }

@@ -1,4 +1,4 @@
-//! http-level directives: `authentik_cache`.
+//! http-level directives: `authentik_cache`, `authentik_revocation_zone`.
 
 use super::{once, SettingError, Units};
 
@@ -9,7 +9,13 @@ const MAX_CACHE_ENTRIES: usize = 10_000_000;
 #[derive(Debug, Default)]
 pub struct MainSettings {
     cache: Option<(usize, usize)>,
+    revocation_zone: Option<usize>,
 }
+
+/// The revocation list's zone when `authentik_revocation_zone` is not set.
+pub const DEFAULT_REVOCATION_ZONE_BYTES: usize = 1 << 20;
+/// The smallest zone: room for a few hundred revocations.
+pub const MIN_REVOCATION_ZONE_BYTES: usize = 16 << 10;
 
 impl MainSettings {
     pub fn set(
@@ -49,6 +55,24 @@ impl MainSettings {
                 };
                 once(&mut self.cache, "authentik_cache", (entries, bytes))
             }
+            "authentik_revocation_zone" => {
+                let [size] = args else {
+                    return Err(SettingError::Arity("authentik_revocation_zone"));
+                };
+                let bytes = units
+                    .bytes(size)
+                    .filter(|&b| b >= MIN_REVOCATION_ZONE_BYTES)
+                    .ok_or_else(|| {
+                        SettingError::Invalid(format!(
+                            "invalid revocation zone size \"{size}\", expected a size of at least 16k"
+                        ))
+                    })?;
+                once(
+                    &mut self.revocation_zone,
+                    "authentik_revocation_zone",
+                    bytes,
+                )
+            }
             other => Err(SettingError::Invalid(format!(
                 "unknown directive \"{other}\""
             ))),
@@ -59,6 +83,14 @@ impl MainSettings {
     pub fn cache(&self) -> (usize, usize) {
         self.cache
             .unwrap_or((DEFAULT_CACHE_ENTRIES, DEFAULT_CACHE_BYTES))
+    }
+}
+
+impl MainSettings {
+    /// Bytes of the revocation list's shared zone.
+    pub fn revocation_zone(&self) -> usize {
+        self.revocation_zone
+            .unwrap_or(DEFAULT_REVOCATION_ZONE_BYTES)
     }
 }
 
@@ -78,5 +110,24 @@ mod tests {
         let mut m = MainSettings::default();
         assert!(m.set("authentik_cache", &["-1"], &PlainUnits).is_err());
         assert!(m.set("authentik_cache", &["1", "1k"], &PlainUnits).is_err());
+    }
+
+    #[test]
+    fn revocation_zone_size() {
+        let mut m = MainSettings::default();
+        assert_eq!(m.revocation_zone(), 1 << 20);
+        m.set("authentik_revocation_zone", &["4m"], &PlainUnits)
+            .unwrap();
+        assert_eq!(m.revocation_zone(), 4 << 20);
+        assert!(m
+            .set("authentik_revocation_zone", &["8m"], &PlainUnits)
+            .is_err());
+        let mut m = MainSettings::default();
+        assert!(m
+            .set("authentik_revocation_zone", &["1k"], &PlainUnits)
+            .is_err());
+        assert!(m
+            .set("authentik_revocation_zone", &[], &PlainUnits)
+            .is_err());
     }
 }

@@ -37,6 +37,8 @@ pub struct ProviderSettings {
     leeway_secs: Option<u64>,
     skip_paths: SkipPaths,
     bearer: Option<bool>,
+    refresh: Option<bool>,
+    refresh_interval: Option<Option<u64>>,
     basic_user: Option<String>,
     basic_password: Option<String>,
     meta_outpost: Option<String>,
@@ -45,7 +47,7 @@ pub struct ProviderSettings {
 }
 
 /// Every setting of the block, for error messages that need a `'static` name.
-const SETTINGS: [&str; 25] = [
+const SETTINGS: [&str; 27] = [
     "issuer",
     "authorize_url",
     "end_session_url",
@@ -65,6 +67,8 @@ const SETTINGS: [&str; 25] = [
     "leeway",
     "skip_path",
     "bearer",
+    "refresh",
+    "refresh_interval",
     "basic_auth_user_attribute",
     "basic_auth_password_attribute",
     "meta_outpost",
@@ -270,6 +274,19 @@ impl ProviderSettings {
                 }
             }
             "bearer" => once(&mut self.bearer, name, on_off(name, args)?)?,
+            "refresh" => once(&mut self.refresh, name, on_off(name, args)?)?,
+            "refresh_interval" => {
+                let value = one(name, args)?;
+                let interval = match value {
+                    "off" => None,
+                    _ => Some(units.seconds(value).filter(|&s| s > 0).ok_or_else(|| {
+                        SettingError::Invalid(format!(
+                            "invalid refresh_interval \"{value}\", expected a time such as 5m, or off"
+                        ))
+                    })?),
+                };
+                once(&mut self.refresh_interval, name, interval)?
+            }
             _ => return Err(SettingError::Unknown(setting.to_string())),
         }
         Ok(warnings)
@@ -405,6 +422,8 @@ impl ProviderSettings {
             token_request: self.token_request,
             skip_paths: self.skip_paths,
             bearer: self.bearer.unwrap_or(true),
+            refresh: self.refresh.unwrap_or(true),
+            refresh_interval: self.refresh_interval.flatten(),
             basic_auth: BasicAuthAttributes {
                 user: self.basic_user,
                 password: self.basic_password,
