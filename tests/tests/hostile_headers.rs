@@ -212,6 +212,45 @@ fn strip_identity_headers_off_in_one_server_or_location_only() {
     assert!(leaked(&up).is_empty(), "{:?}", leaked(&up));
 }
 
+/// Off in a protected location: an authenticated request's identity headers are the module's
+/// alone (never a client copy next to them, which a first-wins upstream would read); what
+/// passes without identity (skip_path, `authentik_set_headers off`) keeps the client's.
+#[test]
+fn strip_identity_headers_off_never_lets_a_client_copy_join_the_modules_headers() {
+    let http = format!(
+        "underscores_in_headers on;\n{}",
+        provider("app", "skip_path ^/public/;")
+    ) + &server(
+        r#"
+    authentik app;
+    authentik_strip_identity_headers off;
+    location / { @PROXY@ }
+    location /raw/ { authentik_set_headers off; @PROXY@ }
+"#,
+    );
+    let ng = Conf::new(http).start();
+    for req in [
+        spoofed("/x", "localhost").cookies(&session(&token())),
+        spoofed("/x", "localhost").bearer(&token()),
+    ] {
+        let r = ng.send(&req);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let up = r.upstream();
+        assert!(leaked(&up).is_empty(), "{:?}", leaked(&up));
+        assert_eq!(up.all("X-authentik-username"), vec!["akadmin"]);
+        assert_eq!(up.all("X-authentik-uid"), vec![SUB]);
+    }
+    let r = ng.send(&spoofed("/public/x", "localhost"));
+    assert_eq!(r.authentik_status(), "skipped");
+    assert_eq!(r.upstream().all("X_authentik_username"), vec!["evil"]);
+    let r = ng.send(&spoofed("/raw/x", "localhost").cookies(&session(&token())));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.upstream().all("X-authentik-uid"),
+        vec!["evil-1", "evil-2"]
+    );
+}
+
 #[test]
 fn without_any_authentik_provider_the_module_changes_nothing() {
     let http = "underscores_in_headers on;\n".to_string() + &server("location / { @PROXY@ }");
