@@ -123,7 +123,7 @@ fn an_issuer_without_its_trailing_slash_names_the_fix() {
         &format!("issuer {ISSUER};"),
         &line,
     )));
-    t.assert_error_at(&format!("\"issuer\" must end with \"/\""), &line);
+    t.assert_error_at("\"issuer\" must end with \"/\"", &line);
     assert!(
         t.stderr.contains(&format!("use \"{ISSUER}\"")),
         "{}",
