@@ -127,7 +127,7 @@ fn token(c: &Claims) -> (String, Result<(), &'static str>) {
     let signature = sign(c.signer, Algorithm::HS256, message.as_bytes()).unwrap_or_default();
     let token = format!("{message}.{}", b64(&signature));
 
-    let string_or_absent = |v: &Text| text(v).is_none_or(|v| v.is_string());
+    let string_or_absent = |v: &Text| text(v).is_none_or(|v| v.is_string() || v.is_null());
     let verdict = (|| {
         if c.signer != Signer::HmacA || !c.iss_ok || !c.aud_ok {
             return Err("token");
