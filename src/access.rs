@@ -257,6 +257,13 @@ fn apply(
     match outcome.action {
         Action::Allow(grant) => {
             if loc.location.set_headers() {
+                // The module's identity replaces any client-sent one, also where stripping
+                // is off (it was stripped already where it is on).
+                if !loc.location.strips_identity_headers() {
+                    request
+                        .strip_identity_headers()
+                        .map_err(|()| "cannot rebuild request headers")?;
+                }
                 let injected = request
                     .inject(&grant, provider)
                     .map_err(|()| "cannot add identity headers")?;

@@ -227,6 +227,9 @@ impl Provider {
                 None => cookies.push(self.cookies.clear(&cookie)),
             }
         }
+        // Newest first. Within one second, browsers send the older cookie first (RFC 6265
+        // §5.4): reversed, a stable sort keeps the later-sent one ahead.
+        existing.reverse();
         existing.sort_by_key(|entry| std::cmp::Reverse(entry.0));
         let mut budget = LOGIN_STATE_BUDGET.saturating_sub(name.len() + sealed.len() + 1);
         for (index, (_, cookie, len)) in existing.iter().enumerate() {
