@@ -59,7 +59,9 @@ impl fmt::Display for LogoutError {
             LogoutError::Nonce => f.write_str("logout token with a nonce"),
             LogoutError::NoSubject => f.write_str("logout token with neither sid nor sub"),
             LogoutError::NoJti => f.write_str("logout token without jti"),
-            LogoutError::Mistyped => f.write_str("logout token whose sid, sub or jti is not a string"),
+            LogoutError::Mistyped => {
+                f.write_str("logout token whose sid, sub or jti is not a string")
+            }
             LogoutError::Replayed => f.write_str("logout token already used"),
         }
     }

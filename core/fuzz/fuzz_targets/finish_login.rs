@@ -192,7 +192,10 @@ fuzz_target!(|input: Input| {
             // The answer's token members are strings or null; anything else is a bad answer.
             let mistyped = ["access_token", "id_token", "refresh_token"]
                 .iter()
-                .any(|name| body.get(*name).is_some_and(|v| !v.is_string() && !v.is_null()));
+                .any(|name| {
+                    body.get(*name)
+                        .is_some_and(|v| !v.is_string() && !v.is_null())
+                });
             let text = if not_object {
                 Value::Array(vec![Value::Object(body)]).to_string()
             } else {
