@@ -10,7 +10,8 @@ use arbitrary::Arbitrary;
 use authentik_core::keys::Algorithm;
 use authentik_core::logout::{logout_token_of, LogoutError, BACKCHANNEL_EVENT};
 use authentik_core::provider::{Mode, Provider};
-use fuzz_support::{b64, provider, sign, JsonGen, Signer};
+use authentik_core::token::MAX_JSON_DEPTH;
+use fuzz_support::{b64, json_depth, provider, sign, JsonGen, Signer};
 use fuzz_support::{AUD, EXTERNAL_SINGLE, ISS, LEEWAY, NOW};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
@@ -128,8 +129,9 @@ fn token(c: &Claims) -> (String, Result<(), &'static str>) {
     let token = format!("{message}.{}", b64(&signature));
 
     let string_or_absent = |v: &Text| text(v).is_none_or(|v| v.is_string());
+    let too_deep = json_depth(&Value::Object(claims.clone())) > MAX_JSON_DEPTH;
     let verdict = (|| {
-        if c.signer != Signer::HmacA || !c.iss_ok || !c.aud_ok {
+        if c.signer != Signer::HmacA || !c.iss_ok || !c.aud_ok || too_deep {
             return Err("token");
         }
         let mistyped = ![&c.sid, &c.sub, &c.jti].iter().all(|v| string_or_absent(v));
