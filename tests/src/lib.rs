@@ -12,6 +12,7 @@
 //! * [`snippets`]: the configuration blocks most tests share.
 //! * [`idp`]: the authentik-shaped OpenID provider of `tests/idp/`, as a child process
 //!   (needs `cd tests/idp && npm ci`).
+//! * [`fastcgi`]: a FastCGI responder that echoes the params it received.
 //! * [`navigate`]: a scripted browser (cookie jar, redirects across nginx and the IdP).
 //!
 //! Run: `scripts/build vendored` (prints `module=…` and `nginx=…`), then
@@ -23,6 +24,7 @@ pub mod client;
 pub mod conf_check;
 pub mod echo;
 pub mod env;
+pub mod fastcgi;
 pub mod idp;
 pub mod navigate;
 pub mod nginx;

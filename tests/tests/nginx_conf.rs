@@ -40,10 +40,11 @@ use authentik_integration::{env, free_port, provider, server, Conf, JWKS};
 const CONF_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../nginx-conf");
 
 /// Every file of nginx-conf/ has a test below; `every_file_is_checked` keeps this list honest.
-const FILES: [&str; 7] = [
+const FILES: [&str; 8] = [
     "api-bearer.conf",
     "domain-level.conf",
     "jwks-request.conf",
+    "metrics.conf",
     "migration.conf",
     "mod-http-authentik.conf",
     "single-application.conf",
@@ -454,6 +455,11 @@ fn domain_level_conf() {
 #[test]
 fn api_bearer_conf() {
     check("api-bearer.conf");
+}
+
+#[test]
+fn metrics_conf() {
+    check("metrics.conf");
 }
 
 #[test]

@@ -122,7 +122,7 @@ impl Provider {
         match result {
             Ok(identity) => Outcome {
                 cache,
-                ..self.basic_admit(location, identity)
+                ..self.basic_admit(location, identity, cache != CacheUse::Hit)
             },
             Err(failure) => {
                 if let Some(fetch) = fetch.then(|| self.jwks_for_failure(failure, now)).flatten() {
@@ -159,7 +159,7 @@ impl Provider {
             if !worker.revoked(&identity.marks, now) {
                 return Outcome {
                     cache: CacheUse::Hit,
-                    ..self.basic_admit(location, identity)
+                    ..self.basic_admit(location, identity, false)
                 }
                 .with_event(Event::Extra(Extra::BasicCachedHit));
             }
@@ -253,7 +253,7 @@ impl Provider {
                 worker.basic.forget(&key);
                 Outcome {
                     cache: CacheUse::Miss,
-                    ..self.basic_admit(location, identity)
+                    ..self.basic_admit(location, identity, true)
                 }
                 .with_event(Event::Extra(Extra::BasicExchanged))
                 .with_event(Event::TokenRequest(grant, TokenResult::Success))
@@ -308,10 +308,10 @@ impl Provider {
         Ok(Rc::new(identity))
     }
 
-    /// An authenticated Basic user: the usual allow or 403, and the client's `Authorization`
-    /// stays here.
-    fn basic_admit(&self, location: &Location, identity: Rc<Identity>) -> Outcome {
-        let mut outcome = self.admit(location, identity);
+    /// An authenticated Basic user: the usual allow or 403 (`verified`: just now, not from the
+    /// cache), and the client's `Authorization` stays here.
+    fn basic_admit(&self, location: &Location, identity: Rc<Identity>, verified: bool) -> Outcome {
+        let mut outcome = self.admit(location, identity, verified);
         if let Action::Allow(grant) = &mut outcome.action {
             grant.strip_authorization = true;
         }
