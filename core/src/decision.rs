@@ -69,6 +69,9 @@ pub enum Action {
     Respond(Response),
     /// Run the `token_request` subrequest with this form body, then resume with its answer.
     Exchange(Exchange),
+    /// Answer 200 with this identity's headers in the response, and no body: a forward-auth
+    /// endpoint's "allowed" (the proxy copies the headers to the request it forwards).
+    Answer(Grant),
     /// Read the request body (a back-channel logout), then hand it to
     /// [`Provider::backchannel_logout`](crate::provider::Provider::backchannel_logout).
     ReadBody(ReadBody),
@@ -191,6 +194,18 @@ impl Response {
     pub fn status(status: u16) -> Response {
         Response {
             status,
+            ..Default::default()
+        }
+    }
+
+    /// `status` with an empty body (nginx has no page of its own for a 200).
+    pub fn empty(status: u16) -> Response {
+        Response {
+            status,
+            body: Some(Body {
+                content_type: "",
+                bytes: Vec::new(),
+            }),
             ..Default::default()
         }
     }

@@ -13,6 +13,8 @@
 //! * [`idp`]: the authentik-shaped OpenID provider of `tests/idp/`, as a child process
 //!   (needs `cd tests/idp && npm ci`).
 //! * [`navigate`]: a scripted browser (cookie jar, redirects across nginx and the IdP).
+//! * [`front`]: a proxy in front of the module's nginx for the forward-auth endpoints:
+//!   Debian's stock nginx (no module) or Debian's caddy.
 //!
 //! Run: `scripts/build vendored` (prints `module=…` and `nginx=…`), then
 //! `AUTHENTIK_TEST_MODULE=<module> AUTHENTIK_TEST_NGINX=<nginx> cargo test -p
@@ -23,6 +25,7 @@ pub mod client;
 pub mod conf_check;
 pub mod echo;
 pub mod env;
+pub mod front;
 pub mod idp;
 pub mod navigate;
 pub mod nginx;
