@@ -142,9 +142,9 @@ impl<'a> Original<'a> {
             }
             Peer::Nginx => match (forwarded.original_url, forwarded.original_uri) {
                 (Some(url), _) => {
-                    let (tls, host, target) =
+                    let url =
                         absolute_url(url).ok_or("X-Original-URL is not an absolute http(s) URL")?;
-                    (tls, false, host, target)
+                    (url.tls, false, url.authority, url.target)
                 }
                 (None, Some(uri)) => {
                     let (tls, websocket) = proto(request.tls)?;
@@ -240,8 +240,16 @@ fn method_of(method: &[u8]) -> Method {
     }
 }
 
-/// `scheme://authority[path][?query]` → (TLS, authority, target).
-fn absolute_url(url: &[u8]) -> Option<(bool, &[u8], Cow<'_, [u8]>)> {
+/// The parts of `X-Original-URL` the original request is read from.
+struct AbsoluteUrl<'a> {
+    tls: bool,
+    authority: &'a [u8],
+    /// Path and query, `/` for an empty path.
+    target: Cow<'a, [u8]>,
+}
+
+/// `scheme://authority[path][?query]`, http or https.
+fn absolute_url(url: &[u8]) -> Option<AbsoluteUrl<'_>> {
     let separator = memchr::memmem::find(url, b"://")?;
     let (tls, websocket) = scheme(&url[..separator])?;
     if websocket {
@@ -257,7 +265,11 @@ fn absolute_url(url: &[u8]) -> Option<(bool, &[u8], Cow<'_, [u8]>)> {
         Some(b'/') => Cow::Borrowed(target),
         _ => Cow::Owned([b"/", target].concat()),
     };
-    Some((tls, authority, target))
+    Some(AbsoluteUrl {
+        tls,
+        authority,
+        target,
+    })
 }
 
 /// The lower-case host name of `host[:port]` (a DNS name, an IPv4 address or a bracketed IPv6
@@ -504,14 +516,15 @@ mod tests {
 
     #[test]
     fn absolute_urls() {
-        let (tls, authority, target) = absolute_url(b"https://app.test:8443/a?b").unwrap();
-        assert!(tls);
-        assert_eq!(authority, b"app.test:8443");
-        assert_eq!(&*target, b"/a?b");
-        let (_, authority, target) = absolute_url(b"http://app.test?x=1").unwrap();
-        assert_eq!(authority, b"app.test");
-        assert_eq!(&*target, b"/?x=1");
-        assert_eq!(&*absolute_url(b"http://app.test").unwrap().2, b"/");
+        let url = absolute_url(b"https://app.test:8443/a?b").unwrap();
+        assert!(url.tls);
+        assert_eq!(url.authority, b"app.test:8443");
+        assert_eq!(&*url.target, b"/a?b");
+        let url = absolute_url(b"http://app.test?x=1").unwrap();
+        assert!(!url.tls);
+        assert_eq!(url.authority, b"app.test");
+        assert_eq!(&*url.target, b"/?x=1");
+        assert_eq!(&*absolute_url(b"http://app.test").unwrap().target, b"/");
         assert!(absolute_url(b"ftp://app.test/").is_none());
         assert!(absolute_url(b"/relative").is_none());
     }
