@@ -1,5 +1,6 @@
--- wrk script for scripts/memory-check: each request carries the next sealed session from a
--- file of sealed values (one per line), in a cycle.
+-- wrk script for scripts/memory-check: each request carries the next credential from a file
+-- of credentials (one per line), in a cycle: a sealed session in cookie COOKIE_NAME, or with
+-- COOKIE_NAME "bearer" a token in `Authorization: Bearer`.
 --   wrk -t1 -cN -dS -s scripts/bench-cookies.lua URL -- FILE COOKIE_NAME START [DELAY_MS]
 -- START is where in the file to begin (so consecutive runs continue the cycle); DELAY_MS
 -- (optional) paces each connection, for a light load.
@@ -20,6 +21,9 @@ end
 
 function request()
     index = index % #cookies + 1
+    if name == "bearer" then
+        return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. cookies[index] })
+    end
     return wrk.format(nil, nil, { ["Cookie"] = "theme=dark; " .. name .. "=" .. cookies[index] })
 end
 

@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """The body of scripts/memory-check (which builds the module and calls this).
 
-bench-memory.py --nginx BIN --module SO [--tokens N] [--requests N] [--cache N] [--reloads N]
+bench-memory.py --nginx BIN --module SO [--tokens N] [--requests N] [--cache N]
+                [--cache-bytes SIZE] [--token-bytes N] [--reloads N]
 
 1. Cache: N requests (default 1,000,000) cycling through T distinct valid sealed sessions
    (default 100,000), first with `authentik_cache 0` (scenario C), then with a cache of C
-   entries (default 10,000), sampling the worker's RSS after every 1/20 of the requests. With a
-   cycle longer than the cache every request misses, so each one inserts an entry and evicts the
-   oldest: RSS must stop growing once the cache is full. Bytes per entry = (RSS with the full
-   cache - RSS without a cache) / entries.
+   entries (default 10,000) and SIZE bytes (default: the module's, 16m), sampling the worker's
+   RSS after every 1/20 of the requests. With a cycle longer than the cache every request
+   misses, so each one inserts an entry and evicts the oldest: RSS must stop growing once the
+   cache is full, and the full cache must not take more than twice its byte bound (plus 8 MB of
+   allocator slack). Bytes per entry = (RSS with the full cache - RSS without a cache) / the
+   entries that fit.
+   With --token-bytes N the credentials are bearer tokens of about N bytes each instead
+   (default then: 4,000 tokens, 200,000 requests), the case the byte bound exists for: by
+   entries alone, 10,000 tokens of 20 KB would hold about 700 MB per worker.
 2. Reloads: R `nginx -s reload` cycles (default 1,000) under a light load; the master's RSS and
    a fresh worker's RSS at 0, 1/4, 1/2, 3/4 and all of them must not grow.
 """
@@ -41,10 +47,14 @@ def rss_kb(pid):
     return 0
 
 
+# The credentials file and how it is sent: ("ak_hs", sealed values) or ("bearer", tokens).
+CREDENTIALS = {"kind": "ak_hs"}
+
+
 def wrk(port, cookies, start, seconds, connections=8, delay_ms=0, pin=True):
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", LUA,
-           f"http://127.0.0.1:{port}/index.html", "--", cookies, "ak_hs", str(start),
-           str(delay_ms)]
+           f"http://127.0.0.1:{port}/index.html", "--", cookies, CREDENTIALS["kind"],
+           str(start), str(delay_ms)]
     if pin:
         cmd = ["taskset", "-c", "1"] + cmd
     return cmd
@@ -65,7 +75,9 @@ def start(name, args, base, html, keys, http_extra, pin):
 
 
 def cache_phase(name, cache_entries, args, base, html, keys, cookies, pin):
-    inst = start(name, args, base, html, keys, f"authentik_cache {cache_entries};", pin)
+    size = f" {args.cache_bytes}" if args.cache_bytes and cache_entries else ""
+    http_extra = f"authentik_cache {cache_entries}{size};\n" + HEADER_BUFFERS
+    inst = start(name, args, base, html, keys, http_extra, pin)
     try:
         worker = inst.worker()
         port = args.port_for(name)
@@ -94,7 +106,7 @@ def cache_phase(name, cache_entries, args, base, html, keys, cookies, pin):
 
 
 def reload_phase(args, base, html, keys, cookies, pin):
-    inst = start("reload", args, base, html, keys, "", pin)
+    inst = start("reload", args, base, html, keys, HEADER_BUFFERS, pin)
     port = args.port_for("reload")
     load = subprocess.Popen(wrk(port, cookies, 0, 3600, connections=4, delay_ms=20, pin=pin),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -124,8 +136,10 @@ def reload_phase(args, base, html, keys, cookies, pin):
                 time.sleep(0.005)
             else:
                 raise SystemExit(f"no new worker after reload {i + 1}")
-        status, _ = bench.request(port, "/index.html", {"Cookie": "theme=dark; ak_hs=" +
-                                                        open(cookies).readline().strip()})
+        first = open(cookies).readline().strip()
+        header = ({"Authorization": "Bearer " + first} if CREDENTIALS["kind"] == "bearer"
+                  else {"Cookie": "theme=dark; ak_hs=" + first})
+        status, _ = bench.request(port, "/index.html", header)
         return rows, status
     finally:
         load.terminate()
@@ -133,17 +147,49 @@ def reload_phase(args, base, html, keys, cookies, pin):
         inst.stop()
 
 
+# Room for a 20 KB bearer token in one request header.
+HEADER_BUFFERS = "large_client_header_buffers 4 64k;"
+
+
+def size_bytes(text):
+    """An nginx size (`16m`, `512k`, `65536`) in bytes."""
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    text = text.lower()
+    return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+
+
+def mint_big_tokens(keys, count, size):
+    """COUNT distinct bearer tokens of about SIZE bytes each, one per line in keys/big.tokens."""
+    mint = os.environ["AUTHENTIK_MINT"]
+    base = [mint, "token", "--preset", "akadmin", "--set", "exp=now+86400",
+            "--set", "preferred_username=user{n}", "--secret-file",
+            os.path.join(keys, "client.secret")]
+    plain = subprocess.run(base, check=True, capture_output=True, text=True).stdout.strip()
+    pad = "p" * max(0, (size - len(plain)) * 3 // 4)
+    path = os.path.join(keys, "big.tokens")
+    with open(path, "w") as out:
+        subprocess.run(base + ["--set", f"padding={pad}", "--count", str(count)], check=True,
+                       stdout=out)
+    return path
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nginx", required=True)
     ap.add_argument("--module", required=True)
-    ap.add_argument("--tokens", type=int, default=100_000)
-    ap.add_argument("--requests", type=int, default=1_000_000)
+    ap.add_argument("--tokens", type=int)
+    ap.add_argument("--requests", type=int)
     ap.add_argument("--cache", type=int, default=10_000)
+    ap.add_argument("--cache-bytes", help="the second argument of authentik_cache (16m)")
+    ap.add_argument("--token-bytes", type=int, help="bearer tokens of this size")
     ap.add_argument("--reloads", type=int, default=1_000)
     ap.add_argument("--skip-cache", action="store_true")
     ap.add_argument("--skip-reload", action="store_true")
     args = ap.parse_args()
+    big = args.token_bytes is not None
+    args.tokens = args.tokens or (4_000 if big else 100_000)
+    args.requests = args.requests or (200_000 if big else 1_000_000)
+    bound = size_bytes(args.cache_bytes or "16m")
     args.nginx, args.module = os.path.abspath(args.nginx), os.path.abspath(args.module)
     ports = dict(zip(["nocache", "cache", "reload"], bench.free_ports(3)))
     args.port_for = ports.get
@@ -156,11 +202,18 @@ def main():
     try:
         keys = os.path.join(base, "keys")
         t0 = time.time()
-        subprocess.run([os.path.join(HERE, "bench-keys"), keys, "--many", str(args.tokens)],
-                       check=True)
-        cookies = os.path.join(keys, "many.cookies")
+        if big:
+            subprocess.run([os.path.join(HERE, "bench-keys"), keys], check=True)
+            cookies = mint_big_tokens(keys, args.tokens, args.token_bytes)
+            CREDENTIALS["kind"] = "bearer"
+            what = "bearer tokens"
+        else:
+            subprocess.run([os.path.join(HERE, "bench-keys"), keys, "--many", str(args.tokens)],
+                           check=True)
+            cookies = os.path.join(keys, "many.cookies")
+            what = "sealed sessions"
         size = os.path.getsize(cookies) / args.tokens
-        print(f"minted {args.tokens:,} sealed sessions ({size:.0f} bytes each) "
+        print(f"minted {args.tokens:,} {what} ({size:.0f} bytes each) "
               f"in {time.time() - t0:.0f} s")
         html = os.path.join(base, "html")
         os.makedirs(html)
@@ -168,7 +221,7 @@ def main():
             f.write(bench.STATIC)
 
         if not args.skip_cache:
-            print(f"\n1. {args.requests:,} requests over {args.tokens:,} distinct sessions")
+            print(f"\n1. {args.requests:,} requests over {args.tokens:,} distinct {what}")
             plain, bad0 = cache_phase("nocache", 0, args, base, html, keys, cookies, pin)
             cached, bad1 = cache_phase("cache", args.cache, args, base, html, keys, cookies,
                                        pin)
@@ -185,14 +238,16 @@ def main():
             plain_growth = plain[-1][1] - plain[quarter][1]
             full = sorted(b for _, b in cached[quarter:])[len(cached[quarter:]) // 2]
             flat = sorted(a for _, a in plain[quarter:])[len(plain[quarter:]) // 2]
-            per_entry = (full - flat) * 1024 / args.cache
             print(f"RSS growth from {cached[quarter][0]:,} to {cached[-1][0]:,} requests: "
                   f"{growth / 1024:+.1f} MB with the cache, {plain_growth / 1024:+.1f} MB "
                   "without")
-            print(f"bytes per cache entry: ({full / 1024:.1f} MB - {flat / 1024:.1f} MB) / "
-                  f"{args.cache:,} = {per_entry:,.0f} bytes")
+            print(f"the full cache takes {full / 1024:.1f} MB - {flat / 1024:.1f} MB = "
+                  f"{(full - flat) / 1024:.1f} MB (bounds: {args.cache:,} entries, "
+                  f"{bound / (1 << 20):.0f} MB)")
             if growth > 2048 or plain_growth > 2048:
                 failures.append("RSS still grows once the cache is full")
+            if (full - flat) * 1024 > 2 * bound + (8 << 20):
+                failures.append("the full cache takes more than twice its byte bound")
 
         if not args.skip_reload:
             print(f"\n2. {args.reloads:,} reloads under a light load")

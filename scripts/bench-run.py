@@ -15,7 +15,11 @@ unprotected server A0 as their reference. Both workers are pinned to CPU 0 and w
 only one scenario is loaded at a time.
 """
 import argparse
+import base64
+import hashlib
+import hmac
 import http.client
+import json
 import os
 import re
 import shutil
@@ -38,14 +42,49 @@ OTHER_COOKIES_BEFORE = ("_ga=GA1.1.1234567890.1712345678; "
                         "csrftoken=Zx9bQ2wE4rT6yU8iO0pA1sD3fG5hJ7kL; theme=dark")
 OTHER_COOKIES_AFTER = "_gid=GA1.2.987654321.1712345678; lang=en-GB"
 
-TARGETS = [("B/A", 0.90), ("C/A", 0.65), ("H/AP", 0.85), ("D/A", 0.25)]
+TARGETS = [("B/A", 0.95), ("F/A", 0.95), ("C/A", 0.72), ("D/A", 0.28), ("H/AP", 0.90),
+           ("R/B", 0.95)]
 # The order scenarios run in within a round: each ratio's pair back to back.
-RUN_ORDER = ["A", "B", "F", "G", "N", "AP", "H", "A0", "C", "D", "E"]
+RUN_ORDER = ["A", "B", "R", "AR", "F", "G", "N", "AP", "H", "A0", "C", "D", "E"]
+# Back-channel logouts posted to the nginx of R before the run: each leaves two live entries
+# in its revocation zone (the sid, and the jti against replays).
+LOGOUTS = 5000
 # (name, numerator, denominator); C, D and E are compared with A0, the unprotected server of
 # their own nginx, and reported as C/A, D/A, E/A.
 RATIOS = [("B/A", "B", "A"), ("C/A", "C", "A0"), ("D/A", "D", "A0"), ("E/A", "E", "A0"),
           ("F/A", "F", "A"), ("A/G", "A", "G"), ("B/G", "B", "G"), ("H/AP", "H", "AP"),
-          ("N/G", "N", "G")]
+          ("R/A", "R", "AR"), ("R/B", "R", "B"), ("N/G", "N", "G")]
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def logout_token(secret, sid, jti, now):
+    """A back-channel logout token as authentik's Proxy Provider signs it (HS256)."""
+    header = b64url(json.dumps({"alg": "HS256", "typ": "logout+jwt"}).encode())
+    claims = {"iss": ISSUER, "aud": CLIENT_ID, "iat": now, "exp": now + 120, "jti": jti,
+              "sid": sid, "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}
+    message = f"{header}.{b64url(json.dumps(claims).encode())}"
+    signature = hmac.new(secret, message.encode(), hashlib.sha256).digest()
+    return f"{message}.{b64url(signature)}"
+
+
+def post_logouts(port, secret, count):
+    """POST `count` distinct logouts over one keep-alive connection; the statuses seen."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    statuses = {}
+    now = int(time.time())
+    for i in range(count):
+        body = "logout_token=" + logout_token(secret, f"bench-sid-{i:06d}", f"bench-jti-{i:06d}",
+                                              now)
+        conn.request("POST", "/outpost.goauthentik.io/backchannel_logout", body,
+                     {"Content-Type": "application/x-www-form-urlencoded"})
+        r = conn.getresponse()
+        r.read()
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    conn.close()
+    return statuses
 
 
 def cookie_header(name, value):
@@ -396,7 +435,8 @@ def main():
         pin = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
         if pin:
             pin = subprocess.run(["taskset", "-c", "1", "true"]).returncode == 0
-        (pA, pB, pF, pG, pH, pAP, pFwd, pBack, pA0, pC, pD, pE, pN, pOut) = free_ports(14)
+        (pA, pB, pF, pG, pH, pAP, pFwd, pBack, pA0, pC, pD, pE, pAR, pR, pN,
+         pOut) = free_ports(16)
 
         whoami = ('location = /whoami { return 200 "$http_x_authentik_username|'
                   '$http_x_authentik_groups|$http_x_authentik_meta_version\\n"; }')
@@ -436,6 +476,11 @@ def main():
             server(pD, "    authentik rs;"),
             server(pE, "    authentik es;"),
         ])
+        revoked = "\n".join([
+            provider("hs", keys),
+            server(pAR, ""),
+            server(pR, "    authentik hs;"),
+        ])
         cg = bool(args.callgrind)
         main_nginx = Nginx("cached", args.nginx, args.module, base, pin, cached, html, cg)
         instances.append(main_nginx)
@@ -443,6 +488,12 @@ def main():
         nocache = Nginx("uncached", args.nginx, args.module, base, pin, uncached, html, cg)
         instances.append(nocache)
         nocache.start([pA0, pC, pD, pE])
+        revocations = Nginx("revocations", args.nginx, args.module, base, pin, revoked, html, cg)
+        instances.append(revocations)
+        revocations.start([pAR, pR])
+        statuses = post_logouts(pR, read("client.secret").encode(), LOGOUTS)
+        check(statuses == {200: LOGOUTS},
+              f"R: {LOGOUTS} back-channel logouts answered {statuses}, expected all 200")
 
         hs_cookie = {"Cookie": cookie_header("ak_hs", read("hs.cookie"))}
         scenarios = [
@@ -465,6 +516,9 @@ def main():
                      False),
             Scenario("A0", "unprotected, in the uncached nginx (reference of C, D, E)",
                      nocache, pA0, hs_cookie, False),
+            Scenario("R", f"session cookie, cached, {2 * LOGOUTS} live revocations", revocations,
+                     pR, hs_cookie, True),
+            Scenario("AR", "unprotected, in the nginx of R", revocations, pAR, hs_cookie, False),
         ]
         if args.only:
             keep = set(args.only.split(","))

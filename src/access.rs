@@ -129,8 +129,8 @@ fn handle(request: &mut HttpRequest<'_>) -> Result<ngx_int_t, &'static str> {
         }
         BodyState::Unread => None,
     };
-    let mut worker = main.worker.borrow_mut();
-    let worker = worker.as_mut().ok_or("worker state missing")?;
+    let mut worker_state = main.worker.borrow_mut();
+    let worker = worker_state.as_mut().ok_or("worker state missing")?;
     let outcome = if finished {
         resume(request, location, provider, worker, ctx, now, main, index)?
     } else if let Some(body) = body {
@@ -147,6 +147,13 @@ fn handle(request: &mut HttpRequest<'_>) -> Result<ngx_int_t, &'static str> {
         }
         outcome
     };
+    if let Action::ReadBody(read) = &outcome.action {
+        // nginx may run the phases again before read_body returns, when the body is in
+        // already: the worker state must not be borrowed then.
+        drop(worker_state);
+        *ctx.body.borrow_mut() = BodyState::Reading(read.limit);
+        return Ok(request.read_body());
+    }
     apply(
         request, main, provider, index, loc, ctx, worker, outcome, now,
     )
@@ -250,6 +257,13 @@ fn apply(
     match outcome.action {
         Action::Allow(grant) => {
             if loc.location.set_headers() {
+                // The module's identity replaces any client-sent one, also where stripping
+                // is off (it was stripped already where it is on).
+                if !loc.location.strips_identity_headers() {
+                    request
+                        .strip_identity_headers()
+                        .map_err(|()| "cannot rebuild request headers")?;
+                }
                 let injected = request
                     .inject(&grant, provider)
                     .map_err(|()| "cannot add identity headers")?;
@@ -287,10 +301,8 @@ fn apply(
                 request, main, provider, index, loc, ctx, worker, failed, now,
             )
         }
-        Action::ReadBody(read) => {
-            *ctx.body.borrow_mut() = BodyState::Reading(read.limit);
-            Ok(request.read_body())
-        }
+        // The caller reads bodies, with the worker state released.
+        Action::ReadBody(_) => Err("a body read inside apply"),
     }
 }
 

@@ -6,6 +6,7 @@ use std::ptr;
 
 use authentik_core::decision::{Action, Body, Event, Outcome, Response};
 use authentik_core::metrics::Slot;
+use authentik_core::revocation;
 use ngx::core::NGX_CONF_ERROR;
 use ngx::ffi::{
     ngx_command_t, ngx_conf_t, ngx_http_discard_request_body, ngx_http_request_t, ngx_int_t,
@@ -108,5 +109,20 @@ fn scrape(main: &MainConf) -> Option<String> {
         .enumerate()
         .filter_map(|(i, p)| Some((p.name(), main.metrics.slot(i)?)))
         .collect();
-    Some(m.render(&providers, &[]))
+    let gauges: Vec<(&str, &str, u64)> = match main.revocations.zone.cells() {
+        Some(cells) => vec![
+            (
+                "authentik_revocation_entries",
+                "Entries in the revocation zone that may still be live (revoked sessions, users and used logout tokens).",
+                revocation::live_entries(cells),
+            ),
+            (
+                "authentik_revocation_capacity",
+                "Entries the revocation zone holds.",
+                revocation::capacity_of(cells) as u64,
+            ),
+        ],
+        None => Vec::new(),
+    };
+    Some(m.render(&providers, &gauges))
 }

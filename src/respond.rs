@@ -20,7 +20,7 @@ impl HttpRequest<'_> {
     /// nginx, which sends its own page for it; with one the module sends it and finalizes
     /// the request.
     pub fn respond(&mut self, response: &Response) -> ngx_int_t {
-        let has_body = response.body.is_some();
+        let has_body = response.body.is_some() || response.status < 300;
         match self.send_inner(response) {
             Ok(rc) if has_body => {
                 let r = self.raw();
@@ -44,7 +44,7 @@ impl HttpRequest<'_> {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
             }
         }
-        self.respond(&Response::empty(200))
+        self.respond(&Response::status(200))
     }
 
     /// Send `response` from a content handler: nginx finalizes with the returned code.
@@ -64,31 +64,32 @@ impl HttpRequest<'_> {
             let h = self.add_response_header(b"Location", location.as_bytes())?;
             self.raw_headers_out().location = h;
         }
-        let Some(body) = &response.body else {
-            return Ok(response.status as ngx_int_t);
+        // nginx makes error pages from a returned status; a success is sent, empty if need be.
+        let (content_type, bytes): (&str, &[u8]) = match &response.body {
+            Some(body) => (body.content_type, &body.bytes),
+            None if response.status < 300 => ("", b""),
+            None => return Ok(response.status as ngx_int_t),
         };
         let r = self.raw();
         // SAFETY: `r` is live; the body buffer is allocated from its pool and holds a copy.
         unsafe {
             let pool = Pool::from_ngx_pool((*r).pool);
             (*r).headers_out.status = usize::from(response.status);
-            (*r).headers_out.content_length_n = body.bytes.len() as _;
-            if !body.content_type.is_empty() {
-                let content_type = pool_copy(&pool, body.content_type.as_bytes()).ok_or(())?;
-                (*r).headers_out.content_type_len = content_type.len;
-                (*r).headers_out.content_type = content_type;
-            }
+            (*r).headers_out.content_length_n = bytes.len() as _;
+            let content_type = pool_copy(&pool, content_type.as_bytes()).ok_or(())?;
+            (*r).headers_out.content_type_len = content_type.len;
+            (*r).headers_out.content_type = content_type;
             let rc = ngx_http_send_header(r);
             if rc == NGX_ERROR as ngx_int_t || rc > 0 || (*r).header_only() != 0 {
                 return Ok(rc);
             }
-            if body.bytes.is_empty() {
+            if bytes.is_empty() {
                 return Ok(ngx_http_send_special(r, NGX_HTTP_LAST as ngx_uint_t));
             }
-            let mut buf = pool.create_buffer(body.bytes.len().max(1)).ok_or(())?;
+            let mut buf = pool.create_buffer(bytes.len()).ok_or(())?;
             let b = buf.as_ngx_buf_mut();
-            ptr::copy_nonoverlapping(body.bytes.as_ptr(), (*b).last, body.bytes.len());
-            (*b).last = (*b).last.add(body.bytes.len());
+            ptr::copy_nonoverlapping(bytes.as_ptr(), (*b).last, bytes.len());
+            (*b).last = (*b).last.add(bytes.len());
             (*b).set_last_buf(1);
             (*b).set_last_in_chain(1);
             let mut chain = ngx_chain_t {

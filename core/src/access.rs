@@ -9,7 +9,7 @@ use crate::decision::{
 };
 use crate::forward::Peer;
 use crate::identity::Identity;
-use crate::metrics::LoginResult;
+use crate::metrics::{CacheUse, LoginResult};
 use crate::policy::{group_requirement_met, require_values_pass};
 use crate::provider::{Mode, Provider};
 use crate::renewal::Due;
@@ -36,15 +36,16 @@ impl Provider {
         }
         let authentication = self.authenticate(request, worker, now);
         let cache = authentication.cache;
+        let verified = cache != CacheUse::Hit;
         let outcome = match self.renewal_due(&authentication, worker, now) {
             Due::Exchange(exchange) => Outcome::new(Status::Expired, Action::Exchange(exchange)),
-            Due::Serve(identity) => self.admit(location, identity),
+            Due::Serve(identity) => self.admit(location, identity, verified),
             Due::Unavailable => {
                 self.unauthenticated(location, request, Failure::Expired, false, now)
             }
             Due::Ended => self.renewal_ended(location, request, now, &"still refused"),
             Due::No => match authentication.result {
-                Ok(identity) => self.admit(location, identity),
+                Ok(identity) => self.admit(location, identity, verified),
                 Err(failure) => self.unauthenticated(
                     location,
                     request,
@@ -57,14 +58,21 @@ impl Provider {
         Outcome { cache, ..outcome }
     }
 
-    /// An authenticated user: allowed when the location's groups admit them, else 403.
-    pub(crate) fn admit(&self, location: &Location, identity: Rc<Identity>) -> Outcome {
+    /// An authenticated user: allowed when the location's groups admit them, else 403. The
+    /// refused `additionalHeaders` are logged when the token was just `verified`, not again
+    /// on each cache hit.
+    pub(crate) fn admit(
+        &self,
+        location: &Location,
+        identity: Rc<Identity>,
+        verified: bool,
+    ) -> Outcome {
         if !group_requirement_met(identity.group_names(), &location.require_groups) {
             return self.forbidden(identity.username());
         }
         let grant = Grant { identity };
         let refused = grant.identity.refused_headers();
-        let log = (!refused.is_empty()).then(|| crate::decision::LogLine {
+        let log = (verified && !refused.is_empty()).then(|| crate::decision::LogLine {
             level: Level::Info,
             message: format!(
                 "authentik: provider \"{}\": additionalHeaders not set upstream: {}",

@@ -198,18 +198,6 @@ impl Response {
         }
     }
 
-    /// `status` with an empty body (nginx has no page of its own for a 200).
-    pub fn empty(status: u16) -> Response {
-        Response {
-            status,
-            body: Some(Body {
-                content_type: "",
-                bytes: Vec::new(),
-            }),
-            ..Default::default()
-        }
-    }
-
     /// A 302 that is never cached.
     pub fn redirect(location: String, cookies: Vec<String>) -> Response {
         Response {

@@ -373,7 +373,7 @@ impl Provider {
         };
         let action = match outcome.action {
             Action::Allow(grant) => Action::Answer(grant),
-            Action::Pass => Action::Respond(Response::empty(200)),
+            Action::Pass => Action::Respond(Response::status(200)),
             other => other,
         };
         Outcome {

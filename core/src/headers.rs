@@ -77,7 +77,9 @@ pub static AUTHORIZATION: HeaderName = HeaderName::new("Authorization");
 
 /// Names an `additionalHeaders` entry may not set: they would change how nginx or the
 /// application reads the request (host, cookies, credentials, framing, hop-by-hop and proxy
-/// headers, forwarding data, identity headers).
+/// headers, forwarding data, identity headers). `_` and `.` count as `-`: nginx hands
+/// `X_Real_IP` or `X.Real.IP` to a FastCGI application as it is, and PHP reads both as
+/// `HTTP_X_REAL_IP`.
 pub fn refused_additional_header(name: &str) -> bool {
     const EXACT: [&str; 11] = [
         "host",
@@ -93,7 +95,13 @@ pub fn refused_additional_header(name: &str) -> bool {
         "forwarded",
     ];
     const PREFIXES: [&str; 3] = ["proxy-", "x-forwarded-", "x-authentik-"];
-    let lower = name.to_ascii_lowercase();
+    let lower: String = name
+        .chars()
+        .map(|c| match c {
+            '_' | '.' => '-',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
     EXACT.contains(&lower.as_str())
         || lower == "x-real-ip"
         || PREFIXES.iter().any(|p| lower.starts_with(p))
@@ -138,6 +146,11 @@ mod tests {
             "X-Forwarded-Host",
             "X-Real-IP",
             "X-authentik-username",
+            "X.Forwarded.For",
+            "X_Real_IP",
+            "Proxy.Authorization",
+            "Content_Length",
+            "transfer.encoding",
         ] {
             assert!(refused_additional_header(name), "{name}");
         }

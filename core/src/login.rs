@@ -227,6 +227,9 @@ impl Provider {
                 None => cookies.push(self.cookies.clear(&cookie)),
             }
         }
+        // Newest first. Within one second, browsers send the older cookie first (RFC 6265
+        // §5.4): reversed, a stable sort keeps the later-sent one ahead.
+        existing.reverse();
         existing.sort_by_key(|entry| std::cmp::Reverse(entry.0));
         let mut budget = LOGIN_STATE_BUDGET.saturating_sub(name.len() + sealed.len() + 1);
         for (index, (_, cookie, len)) in existing.iter().enumerate() {
@@ -346,7 +349,7 @@ impl Provider {
             return Err(CallbackError::NonceMismatch);
         }
         let refresh = response.refresh_token.filter(|t| !t.is_empty());
-        match response
+        let issued = match response
             .access_token
             .filter(|t| t.matches('.').count() == 2)
         {
@@ -369,22 +372,26 @@ impl Provider {
                         "the access token and id_token name different users",
                     ));
                 }
-                Ok(Issued {
+                Issued {
                     token: access,
                     exp,
                     subject,
                     refresh,
                     id_token: false,
-                })
+                }
             }
-            None => Ok(Issued {
+            None => Issued {
                 token: id_token,
                 exp: id_exp,
                 subject: id_subject,
                 refresh,
                 id_token: true,
-            }),
-        }
+            },
+        };
+        // The session must authenticate with it: the identity's own rules apply too.
+        self.verify_token(issued.token.as_bytes(), now)
+            .map_err(|failure| CallbackError::Token(failure.reason()))?;
+        Ok(issued)
     }
 
     /// `Set-Cookie` values for a new session: every chunk, plus clearing the login state.

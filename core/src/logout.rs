@@ -40,6 +40,8 @@ pub enum LogoutError {
     Nonce,
     NoSubject,
     NoJti,
+    /// `sid`, `sub` or `jti` present with another JSON type than a string.
+    Mistyped,
     Replayed,
 }
 
@@ -57,6 +59,9 @@ impl fmt::Display for LogoutError {
             LogoutError::Nonce => f.write_str("logout token with a nonce"),
             LogoutError::NoSubject => f.write_str("logout token with neither sid nor sub"),
             LogoutError::NoJti => f.write_str("logout token without jti"),
+            LogoutError::Mistyped => {
+                f.write_str("logout token whose sid, sub or jti is not a string")
+            }
             LogoutError::Replayed => f.write_str("logout token already used"),
         }
     }
@@ -90,7 +95,11 @@ impl Provider {
             .verifier
             .verify_with(token, now, Rules::LOGOUT, |claims, _| {
                 let text = |m: &Member<Cow<'_, str>>| m.value().map(|v| v.to_string());
+                let mistyped = [&claims.sid, &claims.sub, &claims.jti]
+                    .iter()
+                    .any(|m| matches!(m, Member::Other));
                 (
+                    mistyped,
                     has_logout_event(claims.events),
                     claims.nonce.is_present(),
                     text(&claims.sid),
@@ -100,7 +109,10 @@ impl Provider {
                 )
             })
             .map_err(LogoutError::Token)?;
-        let (event, nonce, sid, sub, jti, iat) = read;
+        let (mistyped, event, nonce, sid, sub, jti, iat) = read;
+        if mistyped {
+            return Err(LogoutError::Mistyped);
+        }
         if !event {
             return Err(LogoutError::NoEvent);
         }

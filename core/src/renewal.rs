@@ -139,7 +139,7 @@ impl Provider {
         match renewed {
             Ok((identity, cookies)) => {
                 worker.holds.pop(refresh);
-                let mut outcome = self.admit(location, identity);
+                let mut outcome = self.admit(location, identity, true);
                 outcome.cache = renewal.cache;
                 outcome
                     .with_cookies(cookies)
@@ -161,7 +161,7 @@ impl Provider {
                     }
                 );
                 let outcome = match still_valid {
-                    Some(identity) => self.admit(location, identity),
+                    Some(identity) => self.admit(location, identity, true),
                     // The refresh token may work again later: the cookie stays.
                     None => self.unauthenticated(location, request, Failure::Expired, false, now),
                 };
@@ -184,7 +184,7 @@ impl Provider {
                 match still_valid.filter(|_| first_refusal && answer.status != 200) {
                     // A parallel request may have rotated the refresh token: keep serving.
                     Some(identity) => self
-                        .admit(location, identity)
+                        .admit(location, identity, true)
                         .logged(
                             Level::Warn,
                             format!(

@@ -42,6 +42,18 @@ pub fn cells_for(bytes: usize) -> usize {
     HEADER + entries * ENTRY_WORDS
 }
 
+/// The live count of a zone's cells, read without a view (for the metrics).
+pub fn live_entries(cells: &[AtomicU64]) -> u64 {
+    cells
+        .get(LIVE)
+        .map_or(0, |live| live.load(Ordering::Relaxed))
+}
+
+/// The entries a zone of `cells` cells holds.
+pub fn capacity_of(cells: &[AtomicU64]) -> usize {
+    cells.len().saturating_sub(HEADER) / ENTRY_WORDS
+}
+
 /// What a revocation refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -131,12 +143,12 @@ impl<'a> Revocations<'a> {
 
     /// Entries the table can hold.
     pub fn capacity(&self) -> usize {
-        (self.cells.len() - HEADER) / ENTRY_WORDS
+        capacity_of(self.cells)
     }
 
     /// Entries inserted and not yet reclaimed (some may have expired since).
     pub fn live(&self) -> u64 {
-        self.cells[LIVE].load(Ordering::Relaxed)
+        live_entries(self.cells)
     }
 
     fn slot(&self, index: usize) -> &[AtomicU64] {

@@ -437,6 +437,32 @@ fn login_state_cookies_are_bounded_newest_kept() {
     assert_eq!(cleared, [jar[0].0.as_str()]);
 }
 
+/// Login states carry their start in whole seconds: within one second the Cookie header's
+/// order (oldest first) decides, so a burst of page loads clears the first sent.
+#[test]
+fn within_one_second_the_first_sent_login_state_is_cleared() {
+    let p = provider(Mode::Single);
+    let mut jar: Vec<(String, String)> = Vec::new();
+    for _ in 0..MAX_LOGIN_STATES {
+        let (_, set_cookie, _) = start_at(&p, "https://app.example/", NOW);
+        let (name, value) = cookie_value(&set_cookie);
+        jar.push((name.to_string(), value.to_string()));
+    }
+    let start = p
+        .start_login(
+            "https://app.example/".into(),
+            NOW,
+            jar.iter()
+                .map(|(n, v)| (n.as_str().into(), v.as_str().into())),
+        )
+        .unwrap();
+    let cleared: Vec<&str> = start.cookies[1..]
+        .iter()
+        .map(|c| cookie_value(c).0)
+        .collect();
+    assert_eq!(cleared, [jar[0].0.as_str()]);
+}
+
 #[test]
 fn unopenable_or_expired_login_states_are_cleared() {
     let p = provider(Mode::Single);

@@ -783,3 +783,75 @@ fn sign_hs256(message: &str) -> String {
     let tag = aws_lc_rs::hmac::sign(&key, message.as_bytes());
     format!("{message}.{}", base64_url(tag.as_ref()))
 }
+
+/// Claims shaped like an authentik access token (scope mappings openid, profile, email,
+/// entitlements, ak_proxy, offline_access), with `groups` groups and `headers`
+/// additionalHeaders entries.
+fn authentik_claims(groups: usize, headers: usize) -> Value {
+    let hex = |seed: &str| format!("{:0>64}", seed.repeat(8))[..64].to_string();
+    let additional: serde_json::Map<String, Value> = (0..headers)
+        .map(|i| {
+            (
+                format!("X-App-Attribute-{i}"),
+                json!(format!("value-{i}-").repeat(4)),
+            )
+        })
+        .collect();
+    json!({
+        "iss": ISSUER, "sub": hex("4e77ee23"), "aud": "Q2xpZW50SWRPZkFQcm94eVByb3ZpZGVyMDEyMzQ1",
+        "exp": NOW + TTL, "iat": NOW, "auth_time": NOW - 30,
+        "acr": "goauthentik.io/providers/oauth2/default", "amr": ["pwd"],
+        "sid": hex("22ef4c35"), "jti": hex("9f1c0c6a")[..32],
+        "email": "jane.doe@company.example", "email_verified": true,
+        "name": "Jane Doe", "given_name": "Jane Doe",
+        "preferred_username": "jane.doe", "nickname": "jane.doe",
+        "groups": (0..groups).map(|i| format!("department-group-{i:03}")).collect::<Vec<_>>(),
+        "entitlements": ["app-user"], "roles": ["app-user"],
+        "ak_proxy": {"user_attributes": {"additionalHeaders": additional}, "is_superuser": false},
+        "azp": "Q2xpZW50SWRPZkFQcm94eVByb3ZpZGVyMDEyMzQ1", "uid": hex("7c1d")[..32],
+        "scope": "openid profile email entitlements ak_proxy offline_access",
+    })
+}
+
+/// What a browser sends back for a session: the `Cookie` bytes of every chunk.
+fn session_size(p: &Provider, token: &str, refresh: Option<&str>) -> (usize, usize) {
+    let issued = Issued {
+        token: token.into(),
+        exp: NOW + TTL,
+        subject: "u1".into(),
+        refresh: refresh.map(Into::into),
+        id_token: false,
+    };
+    let login = LoginState::new("https://app.example/".into(), NOW).unwrap();
+    let pairs = cookie_pairs(&p.session_cookies(&issued, &login, NOW).unwrap());
+    let chunks = pairs.iter().filter(|c| !c.contains("_login_")).count();
+    (pairs.join("; ").len(), chunks)
+}
+
+/// The figures the README gives: a typical and a large authentik session, with and without
+/// the refresh token, and what keeping the id_token as well would add.
+#[test]
+fn cookie_sizes_of_typical_and_large_sessions() {
+    let p = provider(&[]);
+    // authentik's refresh tokens are 128-character random strings.
+    let refresh = "r".repeat(128);
+    for (what, groups, headers) in [("typical", 3, 0), ("large", 100, 20)] {
+        let token = token(authentik_claims(groups, headers));
+        let (without, _) = session_size(&p, &token, None);
+        let (with, chunks) = session_size(&p, &token, Some(&refresh));
+        // Keeping the id_token too would seal a second token of about the same size.
+        let (with_id_token, id_chunks) =
+            session_size(&p, &format!("{token}{token}"), Some(&refresh));
+        println!(
+            "{what}: token {} B; Cookie {without} B without the refresh token, {with} B with it \
+             ({chunks} chunk(s)); keeping the id_token as well: {with_id_token} B ({id_chunks})",
+            token.len()
+        );
+        assert!(chunks <= 8, "{what}: {chunks} chunks");
+        assert!(
+            with - without < 250,
+            "{what}: the refresh token costs {} B",
+            with - without
+        );
+    }
+}

@@ -152,7 +152,7 @@ const TOKEN_LOCATION = (idpPort) => `
  *  - app1/app2/auth.company.test: domain mode, provider `domain` (cookie_domain company.test,
  *    external_host http://auth.company.test:PORT); app2 has /admin/ limited to "authentik Admins".
  */
-export function nginxConf({ prefix, module, port, idp, echoPort, secretFile }) {
+export function nginxConf({ prefix, module, port, idp, echoPort, secretFile, appExtra = '' }) {
   const proxy = `proxy_pass http://127.0.0.1:${echoPort};`;
   const provider = (name, extra) => `
     authentik_provider ${name} {
@@ -181,7 +181,8 @@ http {
     large_client_header_buffers 4 32k;
     proxy_buffer_size 32k;
     proxy_buffers 8 32k;
-${provider('app', `        external_host http://${SINGLE_HOST}:${port};`)}
+${provider('app', `        external_host http://${SINGLE_HOST}:${port};
+        ${appExtra}`)}
 ${provider('domain', `        mode domain;
         cookie_domain ${DOMAIN};
         external_host http://${AUTH_HOST}:${port};`)}
@@ -232,7 +233,7 @@ function httpStatus(port, host, urlPath) {
 }
 
 /** Start nginx with nginxConf() and wait until /outpost.goauthentik.io/ping answers 204. */
-export async function startNginx({ idp, echoPort }) {
+export async function startNginx({ idp, echoPort, appExtra = '' }) {
   const { nginx, module } = nginxPaths();
   let lastError;
   for (let attempt = 0; attempt < 3; attempt += 1) {
@@ -243,7 +244,7 @@ export async function startNginx({ idp, echoPort }) {
     fs.writeFileSync(secretFile, crypto.randomBytes(32).toString('hex'), { mode: 0o600 }); // read by the master at load
     const port = await freePort();
     const confFile = path.join(prefix, 'conf/nginx.conf');
-    fs.writeFileSync(confFile, nginxConf({ prefix, module, port, idp, echoPort, secretFile }));
+    fs.writeFileSync(confFile, nginxConf({ prefix, module, port, idp, echoPort, secretFile, appExtra }));
     const env = { ...process.env };
     delete env.NGINX; // nginx reads it as inherited sockets
     const child = spawn(nginx, ['-p', `${prefix}/`, '-c', confFile, '-e', path.join(prefix, 'logs/error.log')], {
@@ -295,8 +296,8 @@ export async function startNginx({ idp, echoPort }) {
 // the whole stack
 // ---------------------------------------------------------------------------------------------
 
-/** IdP + echo app + nginx. `idpEnv` adds IDP_* variables. */
-export async function startStack({ idpEnv = {} } = {}) {
+/** IdP + echo app + nginx. `idpEnv` adds IDP_* variables, `appExtra` settings of provider `app`. */
+export async function startStack({ idpEnv = {}, appExtra = '' } = {}) {
   nginxPaths(); // fail fast and clearly
   const stack = { stopped: false };
   const parts = [];
@@ -305,7 +306,7 @@ export async function startStack({ idpEnv = {} } = {}) {
     parts.push(stack.idp);
     stack.echo = await startEcho({ port: 0 });
     parts.push(stack.echo);
-    stack.nginx = await startNginx({ idp: stack.idp, echoPort: stack.echo.port });
+    stack.nginx = await startNginx({ idp: stack.idp, echoPort: stack.echo.port, appExtra });
     parts.push(stack.nginx);
   } catch (e) {
     for (const p of parts.reverse()) await (p.stop ? p.stop() : p.close()).catch(() => {});
@@ -327,6 +328,13 @@ export async function startStack({ idpEnv = {} } = {}) {
     },
   });
   return stack;
+}
+
+/** GET the IdP's test-control endpoint /-/test/<what> and return its JSON. */
+export async function idpAdmin(stack, what) {
+  const r = await fetch(`${stack.idp.origin}/-/test/${what}`);
+  if (r.status !== 200) throw new Error(`IdP /-/test/${what}: ${r.status} ${await r.text()}`);
+  return r.json();
 }
 
 // ---------------------------------------------------------------------------------------------

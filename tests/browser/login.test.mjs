@@ -3,9 +3,11 @@
 //
 //   AUTHENTIK_TEST_NGINX=<nginx> AUTHENTIK_TEST_MODULE=<module .so> npm test
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  echoHeaders, launchBrowser, nginxPaths, onLoginForm, sessionCookies, startStack, submitLogin,
+  echoHeaders, idpAdmin, launchBrowser, nginxPaths, onLoginForm, root, sessionCookies, startStack, submitLogin,
 } from './harness.mjs';
 
 nginxPaths(); // without AUTHENTIK_TEST_NGINX and AUTHENTIK_TEST_MODULE, fail here, once, clearly
@@ -14,7 +16,13 @@ nginxPaths(); // without AUTHENTIK_TEST_NGINX and AUTHENTIK_TEST_MODULE, fail he
 // which Node 18 lacks).
 const TIMEOUT = { timeout: 120000 };
 
+// The login-state cookies a browser keeps at once, read from the code (core/src/login.rs).
+const MAX_LOGIN_STATES = Number(/pub const MAX_LOGIN_STATES: usize = (\d+);/
+  .exec(fs.readFileSync(path.join(root, 'core/src/login.rs'), 'utf8'))[1]);
+
 const AKADMIN = ['akadmin', 'akadmin-password'];
+
+const loginStates = async (context) => (await context.cookies()).filter((c) => /_login_/.test(c.name));
 const ALICE = ['alice', 'alice-password'];
 
 // Open a browser for one test; always closed, and never any non-loopback request.
@@ -151,6 +159,74 @@ describe('single mode (app.test)', () => {
       assert.equal((await echoHeaders(two)).get('X-authentik-username'), 'akadmin');
     });
   });
+
+  test(`${MAX_LOGIN_STATES} tabs (the login-state bound) started at once all log in`, TIMEOUT, async () => {
+    await withBrowser(stack, async (b) => {
+      const pages = [b.page];
+      while (pages.length < MAX_LOGIN_STATES) pages.push(await b.context.newPage());
+      const urls = pages.map((_, i) => `${stack.app}/tabs/${i}?n=${i}`);
+      await Promise.all(pages.map((p, i) => p.goto(urls[i])));
+      for (const [i, p] of pages.entries()) assert.ok(await onLoginForm(p), `tab ${i} shows the login form`);
+      const pending = await loginStates(b.context);
+      assert.equal(pending.length, MAX_LOGIN_STATES, `login-state cookies: ${pending.map((c) => c.name)}`);
+      await Promise.all(pages.map((p) => submitLogin(p, ...AKADMIN)));
+      for (const [i, p] of pages.entries()) {
+        assert.equal(p.url(), urls[i], `tab ${i} is back on its page`);
+        assert.equal((await echoHeaders(p)).get('X-authentik-username'), 'akadmin', `tab ${i}`);
+      }
+      assert.deepEqual((await loginStates(b.context)).map((c) => c.name), [], 'every login state is used up');
+    });
+  });
+
+  test('one tab more than the bound: the first is cleared, gets the 400 page, and its link logs in', TIMEOUT, async () => {
+    await withBrowser(stack, async (b) => {
+      const pages = [b.page];
+      while (pages.length < MAX_LOGIN_STATES + 1) pages.push(await b.context.newPage());
+      const urls = pages.map((_, i) => `${stack.app}/more/${i}`);
+      // One after the other, within the same second or not: the first is the oldest.
+      for (const [i, p] of pages.entries()) await p.goto(urls[i]);
+      assert.equal((await loginStates(b.context)).length, MAX_LOGIN_STATES, 'the browser keeps the bound');
+      await Promise.all(pages.map((p) => submitLogin(p, ...AKADMIN)));
+      for (const [i, p] of pages.entries()) {
+        if (i === 0) continue;
+        assert.equal(p.url(), urls[i], `tab ${i} is back on its page`);
+        assert.equal((await echoHeaders(p)).get('X-authentik-username'), 'akadmin', `tab ${i}`);
+      }
+      const first = pages[0];
+      assert.ok(new URL(first.url()).pathname === '/outpost.goauthentik.io/callback', `tab 0 on ${first.url()}`);
+      assert.equal(await first.locator('#login').count(), 1, `the 400 page has a login link: ${await first.content()}`);
+      assert.equal(await first.locator('#headers').count(), 0, 'tab 0 never reached the app');
+      await Promise.all([first.waitForURL((u) => u.host === new URL(stack.app).host && !u.pathname.startsWith('/outpost.goauthentik.io/'), { timeout: 20000 }), first.click('#login')]);
+      await first.waitForLoadState('load');
+      assert.equal((await echoHeaders(first)).get('X-authentik-username'), 'akadmin', `tab 0 after the link: ${first.url()}`);
+    });
+  });
+
+  // A login-state cookie over 4,096 bytes is dropped by browsers: the return URL sealed in it is
+  // capped (README, "Return URL"), and logins from long deep links complete.
+  for (const [what, target, landing] of [
+    ['a 3 KB deep link (its query dropped)', `/deep/page?q=${'q'.repeat(3000)}`, '/deep/page'],
+    ['a 6 KB deep link (back to the root)', `/${'d'.repeat(6000)}`, '/'],
+  ]) {
+    test(`${what} completes the login`, TIMEOUT, async () => {
+      await withBrowser(stack, async (b) => {
+        const url = `${stack.app}${target}`;
+        assert.ok(url.length > (target.length > 5000 ? 6000 : 3000));
+        await b.page.goto(url);
+        assert.ok(await onLoginForm(b.page), `login form, got ${b.page.url().slice(0, 200)}`);
+        const states = await loginStates(b.context);
+        assert.equal(states.length, 1, 'the browser kept the login-state cookie');
+        assert.ok(states[0].name.length + states[0].value.length < 4096);
+        await submitLogin(b.page, ...AKADMIN);
+        assert.equal(b.page.url(), `${stack.app}${landing}`);
+        assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'akadmin');
+        // The deep link itself now opens with the session.
+        const resp = await b.page.goto(url);
+        assert.equal(resp.status(), 200);
+        assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'akadmin');
+      });
+    });
+  }
 });
 
 describe('domain mode (*.company.test)', () => {
@@ -277,6 +353,50 @@ describe('a token larger than 4 KB', () => {
       const again = await b.page.reload();
       assert.equal(again.status(), 200);
       assert.equal((await echoHeaders(b.page)).get('X-authentik-username'), 'akadmin');
+    });
+  });
+});
+
+describe('session lifecycle: refresh and back-channel logout', () => {
+  let stack;
+  before(async () => {
+    // Access tokens live 4 s; renewal is due 1 s before exp.
+    stack = await startStack({ idpEnv: { IDP_TOKEN_TTL: '4' }, appExtra: 'leeway 1s;' });
+    const uri = `${stack.app}/outpost.goauthentik.io/backchannel_logout`;
+    await idpAdmin(stack, `backchannel?uri=${encodeURIComponent(uri)}`);
+  }, TIMEOUT);
+  after(async () => { await stack?.stop(); }, TIMEOUT);
+
+  const refreshGrants = async () => (await idpAdmin(stack, 'token-requests'))
+    .filter((r) => r.grant_type === 'refresh_token').length;
+
+  test('after the access token has expired, fetch() gets 200 and nginx made one refresh grant', TIMEOUT, async () => {
+    await withBrowser(stack, async (b) => {
+      await loginVia(b.page, `${stack.app}/lifecycle`, AKADMIN);
+      const before = await refreshGrants();
+      const cookieBefore = (await sessionCookies(b.context)).map((c) => c.value).join();
+      await new Promise((r) => setTimeout(r, 5500));
+      const res = await b.page.evaluate(async () => {
+        const r = await fetch('/api/after-expiry', { redirect: 'manual' });
+        return { status: r.status, body: await r.text() };
+      });
+      assert.equal(res.status, 200, `fetch() after expiry: ${res.status} ${res.body.slice(0, 200)}`);
+      assert.match(res.body, /X-authentik-username: akadmin/);
+      assert.equal(await refreshGrants() - before, 1, 'one refresh grant');
+      const cookieAfter = (await sessionCookies(b.context)).map((c) => c.value).join();
+      assert.notEqual(cookieAfter, cookieBefore, 'the browser stored the renewed session');
+    });
+  });
+
+  test('ending the user\'s session at the IdP sends the next request to the login', TIMEOUT, async () => {
+    await withBrowser(stack, async (b) => {
+      await loginVia(b.page, `${stack.app}/before-logout`, AKADMIN);
+      const ended = await idpAdmin(stack, 'end-session?user=akadmin');
+      assert.ok(ended.backchannel.length >= 1, JSON.stringify(ended));
+      for (const d of ended.backchannel) assert.equal(d.status, 200, `back-channel delivery: ${JSON.stringify(d)}`);
+      const resp = await b.page.goto(`${stack.app}/after-logout`);
+      assert.ok(resp, 'a response');
+      assert.ok(await onLoginForm(b.page), `expected the login form, got ${b.page.url()}`);
     });
   });
 });

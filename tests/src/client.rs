@@ -129,7 +129,8 @@ pub struct Response {
 }
 
 impl Response {
-    fn parse(raw: &[u8], head_only: bool) -> Option<Response> {
+    /// Parse a whole response as read from the socket (`head_only`: the answer to a HEAD).
+    pub fn parse(raw: &[u8], head_only: bool) -> Option<Response> {
         let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
         let head = String::from_utf8_lossy(&raw[..end]).into_owned();
         let rest = &raw[end + 4..];

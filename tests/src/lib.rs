@@ -12,6 +12,7 @@
 //! * [`snippets`]: the configuration blocks most tests share.
 //! * [`idp`]: the authentik-shaped OpenID provider of `tests/idp/`, as a child process
 //!   (needs `cd tests/idp && npm ci`).
+//! * [`fastcgi`]: a FastCGI responder that echoes the params it received.
 //! * [`navigate`]: a scripted browser (cookie jar, redirects across nginx and the IdP).
 //! * [`front`]: a proxy in front of the module's nginx for the forward-auth endpoints:
 //!   Debian's stock nginx (no module) or Debian's caddy.
@@ -25,6 +26,7 @@ pub mod client;
 pub mod conf_check;
 pub mod echo;
 pub mod env;
+pub mod fastcgi;
 pub mod front;
 pub mod idp;
 pub mod navigate;

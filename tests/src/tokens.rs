@@ -194,3 +194,25 @@ pub fn tamper_payload(token: &str, f: impl FnOnce(&mut Value)) -> String {
         parts[2]
     )
 }
+
+/// A JWS over exactly these JOSE header and payload texts (duplicate members, number
+/// spellings such as `0e3`, anything serde_json would not write), HS256 with the standard
+/// provider's client secret.
+pub fn hs256_text(header: &str, payload: &str) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, CLIENT_SECRET.as_bytes());
+    let tag = ring::hmac::sign(&key, input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+}
+
+/// akadmin's claims as JSON text with one more top-level member `"name":<json_text>`.
+pub fn claims_text_plus(name: &str, json_text: &str) -> String {
+    let mut c = claims();
+    c.as_object_mut().expect("object").remove(name);
+    let text = c.to_string();
+    format!("{},\"{name}\":{json_text}}}", &text[..text.len() - 1])
+}

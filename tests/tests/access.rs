@@ -61,6 +61,38 @@ fn skip_path_is_unanchored_and_repeatable() {
     }
 }
 
+/// authentik's patterns are Python regular expressions; look-around is common
+/// (core/tests/skip_path_python.rs checks the syntax against Python itself).
+#[test]
+fn skip_path_takes_python_look_ahead_and_look_behind() {
+    let http = provider(
+        "app",
+        r#"skip_path "^/(?!api/|admin)"; skip_path "(?<!/private)/feed\Z";"#,
+    ) + &server("authentik app; location / { @PROXY@ }");
+    let ng = Conf::new(http).start();
+    for path in ["/", "/docs/x", "/apix", "/api/public/feed"] {
+        let r = ng.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(r.authentik_status(), "skipped", "{path}");
+        assert!(r.upstream().authentik_headers().is_empty(), "{path}");
+    }
+    let before = ng.upstream_count();
+    for path in [
+        "/api/x",
+        "/admin",
+        "/administration/x",
+        "/api/x/private/feed",
+    ] {
+        let r = ng.get(path);
+        assert_eq!(r.status, 401, "{path}: {}", r.text());
+    }
+    assert_eq!(
+        ng.upstream_count(),
+        before,
+        "a protected path reached the upstream"
+    );
+}
+
 #[test]
 fn empty_skip_path_patterns_are_ignored() {
     // An empty regex would match everything; authentik ignores empty patterns.

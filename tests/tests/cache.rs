@@ -1,4 +1,6 @@
-//! The verified-token cache changes speed, never answers (docs/architecture.md §4, §8).
+//! The verified-token cache changes speed, never answers (docs/architecture.md §4, §8): the
+//! same requests get the same answers with the cache on, off and of one entry, and a
+//! credential cached as one kind (session, bearer token) is not accepted as the other.
 
 use authentik_integration::*;
 use serde_json::json;
@@ -47,6 +49,11 @@ fn sequence() -> Vec<Request> {
         Request::get("/").cookies(&tampered),
         Request::get("/").cookies(&valid),
         Request::get("/").bearer(&bearer),
+        // One kind of credential presented as the other: the sealed session (cached above as
+        // a session) as a bearer token, the bearer token (cached above) as the session cookie.
+        Request::get("/").bearer(&valid[0].1),
+        Request::get("/").header("Cookie", format!("{}={bearer}", valid[0].0)),
+        Request::get("/").cookies(&valid),
     ]
 }
 
@@ -81,6 +88,9 @@ fn expected() -> Vec<(u16, String, String)> {
         (403, "forbidden", ""),
         (401, "invalid", ""),
         (200, "ok", "akadmin"),
+        (200, "ok", "akadmin"),
+        (401, "invalid", ""),
+        (401, "invalid", ""),
         (200, "ok", "akadmin"),
     ]
     .iter()

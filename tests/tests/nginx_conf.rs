@@ -46,11 +46,12 @@ use authentik_integration::{env, free_port, provider, server, Conf, JWKS};
 const CONF_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../nginx-conf");
 
 /// Every file of nginx-conf/ has a test below; `every_file_is_checked` keeps this list honest.
-const FILES: [&str; 10] = [
+const FILES: [&str; 11] = [
     "Caddyfile",
     "api-bearer.conf",
     "auth-request-front.conf",
     "domain-level.conf",
+    "metrics.conf",
     "migration.conf",
     "mod-http-authentik.conf",
     "outpost.conf",
@@ -455,6 +456,11 @@ fn domain_level_conf() {
 #[test]
 fn api_bearer_conf() {
     check("api-bearer.conf");
+}
+
+#[test]
+fn metrics_conf() {
+    check("metrics.conf");
 }
 
 #[test]

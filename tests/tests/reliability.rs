@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use authentik_integration::idp::Idp;
 use authentik_integration::navigate::{Browser, Url};
-use authentik_integration::procs::{master_pid, wait_workers};
+use authentik_integration::procs::{acknowledge_killed_worker, master_pid, wait_workers};
 use authentik_integration::*;
 use serde_json::json;
 
@@ -33,37 +33,6 @@ fn assert_session_works(ng: &Nginx, cookies: &[(String, String)], what: &str) {
         "akadmin",
         "{what}"
     );
-}
-
-/// The master logs `worker process N exited on signal 9` as an [alert] when a worker dies.
-/// That is what this test causes on purpose: after checking the line, reword it so the
-/// harness's crash check (run when nginx stops) still guards against any other death.
-fn acknowledge_killed_worker(ng: &Nginx, pid: i32) {
-    let path = ng.prefix().join("logs/error.log");
-    let needle = format!("worker process {pid} exited on signal 9");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let log = loop {
-        let log = std::fs::read_to_string(&path).unwrap_or_default();
-        if log.contains(&needle) {
-            break log;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the master never logged {needle:?}:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let rewritten: String = log
-        .lines()
-        .map(|l| {
-            if l.contains(&needle) {
-                format!("(test) worker process {pid} was killed by the test with SIGKILL\n")
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    std::fs::write(&path, rewritten).expect("rewrite error.log");
 }
 
 #[test]

@@ -189,6 +189,13 @@ fuzz_target!(|input: Input| {
             if let Some((v, ..)) = &access {
                 body.insert("access_token".into(), v.clone());
             }
+            // The answer's token members are strings or null; anything else is a bad answer.
+            let mistyped = ["access_token", "id_token", "refresh_token"]
+                .iter()
+                .any(|name| {
+                    body.get(*name)
+                        .is_some_and(|v| !v.is_string() && !v.is_null())
+                });
             let text = if not_object {
                 Value::Array(vec![Value::Object(body)]).to_string()
             } else {
@@ -200,7 +207,7 @@ fuzz_target!(|input: Input| {
                 if status != 200 {
                     return Err("exchange");
                 }
-                if not_object {
+                if not_object || mistyped {
                     return Err("bad response");
                 }
                 let (id_value, id_valid, nonce_ok, id_exp, id_sub) =
@@ -232,6 +239,9 @@ fuzz_target!(|input: Input| {
                 (Err(CallbackError::ExchangeFailed(s)), Err("exchange")) => assert_eq!(*s, status),
                 (Err(CallbackError::BadTokenResponse), Err("bad response")) => {}
                 (Err(CallbackError::Token(_)), Err("token")) => {}
+                // A token the claim rules accept can still name its user unusably.
+                (Err(CallbackError::Token(_)), Ok((token, ..)))
+                    if p.verify_token(token.as_bytes(), NOW).is_err() => {}
                 (Err(CallbackError::NonceMismatch), Err("nonce")) => {}
                 _ => panic!("finish_login {r:?}, oracle {expected:?}; body {text}"),
             }

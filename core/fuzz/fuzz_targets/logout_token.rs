@@ -10,7 +10,8 @@ use arbitrary::Arbitrary;
 use authentik_core::keys::Algorithm;
 use authentik_core::logout::{logout_token_of, LogoutError, BACKCHANNEL_EVENT};
 use authentik_core::provider::{Mode, Provider};
-use fuzz_support::{b64, provider, sign, JsonGen, Signer};
+use authentik_core::token::MAX_JSON_DEPTH;
+use fuzz_support::{b64, json_depth, provider, sign, JsonGen, Signer};
 use fuzz_support::{AUD, EXTERNAL_SINGLE, ISS, LEEWAY, NOW};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
@@ -128,14 +129,12 @@ fn token(c: &Claims) -> (String, Result<(), &'static str>) {
     let token = format!("{message}.{}", b64(&signature));
 
     let string_or_absent = |v: &Text| text(v).is_none_or(|v| v.is_string());
+    let too_deep = json_depth(&Value::Object(claims.clone())) > MAX_JSON_DEPTH;
     let verdict = (|| {
-        if c.signer != Signer::HmacA || !c.iss_ok || !c.aud_ok {
+        if c.signer != Signer::HmacA || !c.iss_ok || !c.aud_ok || too_deep {
             return Err("token");
         }
-        // Claims of the wrong type fail the claims parse.
-        if ![&c.sid, &c.sub, &c.jti].iter().all(|v| string_or_absent(v)) {
-            return Err("token");
-        }
+        let mistyped = ![&c.sid, &c.sub, &c.jti].iter().all(|v| string_or_absent(v));
         let leeway = LEEWAY as i64;
         match c.iat {
             Some(iat) if i64::from(iat).abs() <= leeway => {}
@@ -149,6 +148,9 @@ fn token(c: &Claims) -> (String, Result<(), &'static str>) {
             Events::EventNotObject(j) => j.to_value().is_object(),
             _ => false,
         };
+        if mistyped {
+            return Err("mistyped");
+        }
         if !event {
             return Err("event");
         }
@@ -235,6 +237,7 @@ fuzz_target!(|input: Input| {
                 (Err(LogoutError::Nonce), Err("nonce")) => {}
                 (Err(LogoutError::NoSubject), Err("subject")) => {}
                 (Err(LogoutError::NoJti), Err("jti")) => {}
+                (Err(LogoutError::Mistyped), Err("mistyped")) => {}
                 _ => panic!("verify_logout_token {got:?}, oracle {verdict:?}, claims {claims:?}"),
             }
         }
