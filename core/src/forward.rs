@@ -16,6 +16,7 @@ use crate::access::OUTPOST_PREFIX;
 use crate::auth::Worker;
 use crate::conf::Location;
 use crate::decision::{Action, Level, Outcome, Response, Status};
+use crate::metrics::CacheUse;
 use crate::provider::Provider;
 use crate::redirect::query_arg;
 use crate::request::{Method, RequestFacts};
@@ -365,8 +366,9 @@ impl Provider {
         // No renewal here: the proxy may not hand a 200's Set-Cookie to the browser, and a
         // renewed refresh token that never arrives ends the session (docs/architecture.md §5).
         let authentication = self.authenticate(&facts, worker, now);
+        let verified = authentication.cache != CacheUse::Hit;
         let outcome = match authentication.result {
-            Ok(identity) => self.admit(location, identity),
+            Ok(identity) => self.admit(location, identity, verified),
             Err(failure) => {
                 self.unauthenticated(location, &facts, failure, authentication.session_sent, now)
             }
