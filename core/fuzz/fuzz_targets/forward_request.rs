@@ -46,7 +46,10 @@ fn provider(domain: bool) -> Provider {
             ("cookie_domain", "company.tld"),
         ]);
     } else {
-        lines.extend([("external_host", "https://app.example"), ("skip_path", "^/public/")]);
+        lines.extend([
+            ("external_host", "https://app.example"),
+            ("skip_path", "^/public/"),
+        ]);
     }
     for (name, value) in lines {
         settings.set(name, &[value], &PlainUnits).expect(name);
@@ -57,7 +60,9 @@ fn provider(domain: bool) -> Provider {
 static PROVIDERS: LazyLock<[Provider; 2]> = LazyLock::new(|| [provider(false), provider(true)]);
 static LOCATION: LazyLock<Location> = LazyLock::new(|| {
     let mut settings = LocationSettings::default();
-    settings.set("authentik", &["app"], ("fuzz", 1)).expect("authentik");
+    settings
+        .set("authentik", &["app"], ("fuzz", 1))
+        .expect("authentik");
     settings.resolve(&["app"]).expect("resolve")
 });
 
@@ -124,13 +129,23 @@ fuzz_target!(|data: &[u8]| {
             };
             let target = if nginx && original_url.is_some() {
                 let url = original_url.unwrap_or_default();
-                let after = url.windows(3).position(|w| w == b"://").map_or(url, |i| &url[i + 3..]);
-                let start = after.iter().position(|&b| b == b'/' || b == b'?').unwrap_or(after.len());
+                let after = url
+                    .windows(3)
+                    .position(|w| w == b"://")
+                    .map_or(url, |i| &url[i + 3..]);
+                let start = after
+                    .iter()
+                    .position(|&b| b == b'/' || b == b'?')
+                    .unwrap_or(after.len());
                 &after[start..]
             } else {
                 target
             };
-            assert!(plain_public(target), "skipped {:?}", String::from_utf8_lossy(target));
+            assert!(
+                plain_public(target),
+                "skipped {:?}",
+                String::from_utf8_lossy(target)
+            );
         }
         302 => {
             assert!(!nginx, "auth_request got a redirect");
