@@ -45,7 +45,7 @@ OTHER_COOKIES_AFTER = "_gid=GA1.2.987654321.1712345678; lang=en-GB"
 TARGETS = [("B/A", 0.95), ("F/A", 0.95), ("C/A", 0.72), ("D/A", 0.28), ("H/AP", 0.90),
            ("R/B", 0.95)]
 # The order scenarios run in within a round: each ratio's pair back to back.
-RUN_ORDER = ["A", "B", "R", "AR", "F", "G", "AP", "H", "A0", "C", "D", "E"]
+RUN_ORDER = ["A", "B", "R", "AR", "F", "G", "N", "AP", "H", "A0", "C", "D", "E"]
 # Back-channel logouts posted to the nginx of R before the run: each leaves two live entries
 # in its revocation zone (the sid, and the jti against replays).
 LOGOUTS = 5000
@@ -53,7 +53,7 @@ LOGOUTS = 5000
 # their own nginx, and reported as C/A, D/A, E/A.
 RATIOS = [("B/A", "B", "A"), ("C/A", "C", "A0"), ("D/A", "D", "A0"), ("E/A", "E", "A0"),
           ("F/A", "F", "A"), ("A/G", "A", "G"), ("B/G", "B", "G"), ("H/AP", "H", "AP"),
-          ("R/A", "R", "AR"), ("R/B", "R", "B")]
+          ("R/A", "R", "AR"), ("R/B", "R", "B"), ("N/G", "N", "G")]
 
 
 def b64url(data):
@@ -274,6 +274,17 @@ def request(port, path, headers):
         conn.close()
 
 
+def response_header(port, path, headers, name):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.getheader(name)
+    finally:
+        conn.close()
+
+
 UNIT = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0}
 
 
@@ -424,7 +435,8 @@ def main():
         pin = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
         if pin:
             pin = subprocess.run(["taskset", "-c", "1", "true"]).returncode == 0
-        (pA, pB, pF, pG, pH, pAP, pFwd, pBack, pA0, pC, pD, pE, pAR, pR) = free_ports(14)
+        (pA, pB, pF, pG, pH, pAP, pFwd, pBack, pA0, pC, pD, pE, pAR, pR, pN,
+         pOut) = free_ports(16)
 
         whoami = ('location = /whoami { return 200 "$http_x_authentik_username|'
                   '$http_x_authentik_groups|$http_x_authentik_meta_version\\n"; }')
@@ -442,6 +454,17 @@ def main():
             server(pH, f"    authentik hs;\n    location / {{ {PROXY} }}"),
             server(pAP, f"    location / {{ {PROXY} }}"),
             server(pFwd, "    location / { return 200; }"),
+            # N: authentik's documented auth_request front end (nginx-conf/auth-request-front.conf)
+            # to this nginx's /outpost.goauthentik.io/auth/nginx, the module answering there.
+            f"upstream outpost {{ server 127.0.0.1:{pOut}; keepalive 32; }}",
+            server(pN, "    auth_request /outpost.goauthentik.io/auth/nginx;\n"
+                       "    auth_request_set $ak_user $upstream_http_x_authentik_username;\n"
+                       "    add_header X-User $ak_user;\n"
+                       "    location /outpost.goauthentik.io { proxy_pass http://outpost; "
+                       "proxy_http_version 1.1; proxy_set_header Connection \"\"; "
+                       "proxy_set_header X-Original-URL $scheme://$http_host$request_uri; "
+                       "proxy_pass_request_body off; proxy_set_header Content-Length \"\"; }"),
+            server(pOut, "    authentik hs;\n    location /outpost.goauthentik.io/ { }"),
             server(pBack, "    " + whoami),
         ])
         uncached = "\n".join([
@@ -461,7 +484,7 @@ def main():
         cg = bool(args.callgrind)
         main_nginx = Nginx("cached", args.nginx, args.module, base, pin, cached, html, cg)
         instances.append(main_nginx)
-        main_nginx.start([pA, pB, pF, pG, pH, pAP, pFwd, pBack])
+        main_nginx.start([pA, pB, pF, pG, pH, pAP, pFwd, pBack, pN, pOut])
         nocache = Nginx("uncached", args.nginx, args.module, base, pin, uncached, html, cg)
         instances.append(nocache)
         nocache.start([pA0, pC, pD, pE])
@@ -485,6 +508,8 @@ def main():
                      {"Authorization": "Bearer " + read("hs.token")}, True),
             Scenario("G", "auth_request to a do-nothing outpost", main_nginx, pG, hs_cookie,
                      False),
+            Scenario("N", "auth_request to this nginx's /auth/nginx, cached", main_nginx, pN,
+                     hs_cookie, True),
             Scenario("H", "session cookie, cached, proxied with 12 headers", main_nginx, pH,
                      hs_cookie, True),
             Scenario("AP", "unprotected, proxied the same way", main_nginx, pAP, hs_cookie,
@@ -512,6 +537,9 @@ def main():
               f"H: upstream saw {status} {body!r}, expected akadmin's identity headers")
         status, body = request(pAP, "/whoami", hs_cookie)
         check(status == 200 and body == b"||\n", f"AP: upstream saw {status} {body!r}")
+        # N's front end got the user from the outpost's answer.
+        user = response_header(pN, PAGE, hs_cookie, "X-User")
+        check(user == "akadmin", f"N: the auth_request answer named {user!r}, expected akadmin")
 
         workers = {id(inst): inst.worker() for inst in instances}
         if args.hold:
@@ -621,6 +649,12 @@ def report(scenarios, args, busy):
           "nginx): " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items() if v is not None))
     print("same from worker CPU µs/request: " +
           ", ".join(f"{k} {v:.2f}" for k, v in cratios.items() if v is not None))
+    if all(k in cpu for k in ("A", "B", "G", "N")):
+        # Forward auth: the in-process decision plus the hop (G's cost over A's).
+        bound = cpu["B"] + cpu["G"] - cpu["A"]
+        print(f"forward auth (N): {cpu['N']:.1f} µs/request of worker CPU; the in-process path "
+              f"plus the hop, B + (G - A): {bound:.1f} µs/request: "
+              f"{'within' if cpu['N'] <= bound else 'above'}")
     if args.smoke:
         return
 

@@ -236,7 +236,7 @@ fn apply(
     log_line(request, &outcome);
     ctx.provider.set(Some(index));
     ctx.status.set(Some(outcome.status));
-    if let Action::Allow(grant) = &outcome.action {
+    if let Action::Allow(grant) | Action::Answer(grant) = &outcome.action {
         if let Some(old) = ctx.grant.borrow_mut().replace(grant.clone()) {
             ctx.kept_grants.borrow_mut().push(old);
         }
@@ -276,6 +276,7 @@ fn apply(
         }
         Action::Pass => Ok(NGX_OK as ngx_int_t),
         Action::Respond(response) => Ok(request.respond(&response)),
+        Action::Answer(grant) => Ok(request.answer(&grant, provider)),
         Action::Exchange(exchange) => {
             *ctx.token_request_body.borrow_mut() = Some(exchange.body);
             *ctx.exchange.borrow_mut() = Some(ExchangeState {
@@ -349,6 +350,7 @@ fn action_name(action: &Action) -> &'static str {
         Action::Allow(_) => "allow",
         Action::Pass => "pass",
         Action::Respond(_) => "respond",
+        Action::Answer(_) => "answer",
         Action::Exchange(_) => "token request",
         Action::ReadBody(_) => "read body",
     }

@@ -5,6 +5,7 @@
 use std::ptr;
 
 use authentik_core::decision::Grant;
+use authentik_core::forward::reads_forwarded_headers;
 use authentik_core::provider::Provider;
 use authentik_core::request::{Method, RequestFacts};
 use authentik_core::sanitize::is_authentik_header;
@@ -95,6 +96,7 @@ impl<'r> HttpRequest<'r> {
                 None => facts.server,
             };
             facts.uri = bytes(&r.uri);
+            let forward = reads_forwarded_headers(facts.uri);
             facts.args = bytes(&r.args);
             facts.request_uri = bytes(&r.unparsed_uri);
             facts.authorization = r.headers_in.authorization.as_ref().map(|h| bytes(&h.value));
@@ -119,6 +121,7 @@ impl<'r> HttpRequest<'r> {
                     16 if key.eq_ignore_ascii_case(b"x-requested-with") => {
                         facts.x_requested_with = true
                     }
+                    _ if forward && facts.forwarded.read(key, value) => {}
                     _ => identity_header |= is_authentik_header(key),
                 }
             });

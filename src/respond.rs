@@ -3,7 +3,8 @@
 
 use std::ptr;
 
-use authentik_core::decision::Response;
+use authentik_core::decision::{Grant, Response};
+use authentik_core::provider::Provider;
 use ngx::core::{Buffer, Pool};
 use ngx::ffi::{
     ngx_chain_t, ngx_http_finalize_request, ngx_http_output_filter, ngx_http_send_header,
@@ -30,6 +31,20 @@ impl HttpRequest<'_> {
             Ok(rc) => rc,
             Err(()) => NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
         }
+    }
+
+    /// A forward-auth endpoint's "allowed": 200, `grant`'s identity headers, no body.
+    pub fn answer(&mut self, grant: &Grant, provider: &Provider) -> ngx_int_t {
+        for header in grant.upstream_headers(provider) {
+            let name = header.name.as_bytes();
+            if self
+                .add_copied_header(name, header.value.as_bytes())
+                .is_err()
+            {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+            }
+        }
+        self.respond(&Response::status(200))
     }
 
     /// Send `response` from a content handler: nginx finalizes with the returned code.
@@ -106,9 +121,26 @@ impl HttpRequest<'_> {
         name: &'static [u8],
         value: &[u8],
     ) -> Result<*mut ngx_table_elt_t, ()> {
+        self.push_response_header(borrowed_str(name), value)
+    }
+
+    /// Add a response header whose name and value are both copied into the request pool.
+    fn add_copied_header(&mut self, name: &[u8], value: &[u8]) -> Result<(), ()> {
         let r = self.raw();
-        // SAFETY: `r` is live; the copy lives in its pool as long as the response, `name` is
-        // static, and ngx_list_push returns space for one element or null.
+        // SAFETY: `r` is live; the copy lives in its pool as long as the response.
+        let name = unsafe { pool_copy(&Pool::from_ngx_pool((*r).pool), name) }.ok_or(())?;
+        self.push_response_header(name, value).map(|_| ())
+    }
+
+    fn push_response_header(
+        &mut self,
+        key: ngx_str_t,
+        value: &[u8],
+    ) -> Result<*mut ngx_table_elt_t, ()> {
+        let r = self.raw();
+        // SAFETY: `r` is live; the value's copy lives in its pool as long as the response,
+        // `key` is static or in the pool, and ngx_list_push returns space for one element or
+        // null.
         unsafe {
             let pool = Pool::from_ngx_pool((*r).pool);
             let value = pool_copy(&pool, value).ok_or(())?;
@@ -118,7 +150,7 @@ impl HttpRequest<'_> {
             }
             h.write(ngx_table_elt_t {
                 hash: 1,
-                key: borrowed_str(name),
+                key,
                 value,
                 lowcase_key: ptr::null_mut(),
                 #[cfg(nginx1_23)]

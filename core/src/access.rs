@@ -7,6 +7,7 @@ use crate::conf::{Location, Unauthenticated};
 use crate::decision::{
     Action, Event, Grant, Level, Outcome, Pending, Response, Status, TokenResponse,
 };
+use crate::forward::Peer;
 use crate::identity::Identity;
 use crate::metrics::{CacheUse, LoginResult};
 use crate::policy::{group_requirement_met, require_values_pass};
@@ -44,7 +45,10 @@ impl Provider {
             return fetch;
         }
         if let Some(endpoint) = request.uri.strip_prefix(OUTPOST_PREFIX) {
-            return self.endpoint(endpoint, request, worker, now);
+            return match Peer::of(endpoint) {
+                Some(peer) => self.forward(peer, location, request, worker, now),
+                None => self.endpoint(endpoint, request, worker, now),
+            };
         }
         let authentication = self.authenticate(request, worker, now);
         if let (true, Err(failure)) = (fetch, &authentication.result) {
@@ -114,15 +118,16 @@ impl Provider {
         allowed: &Outcome,
         values: impl IntoIterator<Item = &'a [u8]>,
     ) -> Option<Outcome> {
-        match &allowed.action {
-            Action::Allow(grant) if !require_values_pass(values) => {
-                let mut forbidden = self.forbidden(grant.identity.username());
-                forbidden.cache = allowed.cache;
-                // A renewed session stays renewed.
-                Some(forbidden.with_cookies(allowed.cookies.clone()))
-            }
-            _ => None,
+        let (Action::Allow(grant) | Action::Answer(grant)) = &allowed.action else {
+            return None;
+        };
+        if require_values_pass(values) {
+            return None;
         }
+        let mut forbidden = self.forbidden(grant.identity.username());
+        forbidden.cache = allowed.cache;
+        // A renewed session stays renewed.
+        Some(forbidden.with_cookies(allowed.cookies.clone()))
     }
 
     /// Continue after the `token_request` (or `jwks_request`) subrequest, with the request's
@@ -199,7 +204,8 @@ impl Provider {
         if failure != Failure::Missing && session_sent {
             cookies = self.clear_session_cookies();
         }
-        let redirect = self.token_request.is_some()
+        let redirect = !request.behind_auth_request
+            && self.token_request.is_some()
             && match location.unauthenticated {
                 Unauthenticated::Redirect => true,
                 Unauthenticated::Status401 => false,

@@ -73,6 +73,9 @@ pub enum Action {
     Respond(Response),
     /// Run the `token_request` subrequest with this form body, then resume with its answer.
     Exchange(Exchange),
+    /// Answer 200 with this identity's headers in the response, and no body: a forward-auth
+    /// endpoint's "allowed" (the proxy copies the headers to the request it forwards).
+    Answer(Grant),
     /// Read the request body (a back-channel logout), then hand it to
     /// [`Provider::backchannel_logout`](crate::provider::Provider::backchannel_logout).
     ReadBody(ReadBody),

@@ -38,7 +38,12 @@ impl Provider {
     /// Clear the session, put its `sid` on the revocation list (a copy of the cookie stops
     /// working here too), and go to authentik's end-session URL, with the session's token as
     /// `id_token_hint` when that token is the id_token.
-    fn sign_out(&self, request: &RequestFacts<'_>, worker: &mut Worker, now: u64) -> Outcome {
+    pub(crate) fn sign_out(
+        &self,
+        request: &RequestFacts<'_>,
+        worker: &mut Worker,
+        now: u64,
+    ) -> Outcome {
         let authentication = self.authenticate(request, worker, now);
         let mut location = self.end_session_url.clone();
         let mut outcome_log = None;
@@ -71,7 +76,7 @@ impl Provider {
     }
 
     /// Check the callback's parameters and login state, then exchange the code.
-    fn begin_callback(&self, request: &RequestFacts<'_>, now: u64) -> Outcome {
+    pub(crate) fn begin_callback(&self, request: &RequestFacts<'_>, now: u64) -> Outcome {
         match self.callback_exchange(request, now) {
             Ok(exchange) => Outcome::new(Status::Missing, Action::Exchange(exchange)),
             Err(error) => self.callback_failed(&error),

@@ -15,6 +15,7 @@ pub mod cookie;
 pub mod decision;
 mod endpoints;
 pub mod fields;
+pub mod forward;
 pub mod headers;
 pub mod identity;
 pub mod keys;

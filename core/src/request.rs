@@ -36,6 +36,12 @@ pub struct RequestFacts<'a> {
     pub content_type: Option<&'a [u8]>,
     /// `Content-Length`, when sent and valid.
     pub content_length: Option<u64>,
+    /// The forwarded headers, read only on the forward-auth endpoints
+    /// ([`crate::forward::reads_forwarded_headers`]).
+    pub forwarded: crate::forward::Forwarded<'a>,
+    /// These facts describe the request behind nginx's `auth_request` (`/auth/nginx`): it is
+    /// never answered with a redirect, which `auth_request` would turn into a 500.
+    pub behind_auth_request: bool,
 }
 
 impl RequestFacts<'_> {

@@ -474,3 +474,73 @@ fn policy_still_applies() {
     let outcome = site.resume(&header, first, 200, &answer("alice", NOW, 300), NOW);
     assert_eq!(outcome.status, Status::Forbidden);
 }
+
+#[test]
+fn forward_auth_endpoints_take_app_passwords_too() {
+    use authentik_core::forward::Forwarded;
+    const TRAEFIK: &[u8] = b"/outpost.goauthentik.io/auth/traefik";
+    let mut site = Site::new(&[]);
+    let header = basic("alice", "pw");
+    let traefik = RequestFacts {
+        uri: TRAEFIK,
+        request_uri: TRAEFIK,
+        host: b"outpost.internal",
+        server: b"outpost.internal",
+        sec_fetch_mode: Some(b"navigate"),
+        accept: Some(b"text/html"),
+        authorization: Some(header.as_bytes()),
+        forwarded: Forwarded {
+            method: Some(b"GET"),
+            proto: Some(b"https"),
+            host: Some(b"app.example"),
+            uri: Some(b"/repo"),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let first = site.p.decide(&site.loc, &traefik, &mut site.w, NOW);
+    let Action::Exchange(exchange) = first.action else {
+        panic!("{first:?}")
+    };
+    let body = answer("alice", NOW, 300);
+    let answer = TokenResponse {
+        status: 200,
+        body: body.as_bytes(),
+    };
+    let outcome = site.p.resume(
+        &site.loc,
+        &traefik,
+        &mut site.w,
+        exchange.pending,
+        answer,
+        NOW,
+    );
+    let Action::Answer(grant) = &outcome.action else {
+        panic!("a forward-auth answer: {outcome:?}")
+    };
+    assert_eq!(grant.identity.username(), "alice");
+    // Cached: answered at once; a wrong password is a 401 with the Basic challenge.
+    let cached = site.p.decide(&site.loc, &traefik, &mut site.w, NOW + 1);
+    assert!(matches!(cached.action, Action::Answer(_)), "{cached:?}");
+    let wrong = basic("alice", "wrong");
+    let refused = RequestFacts {
+        authorization: Some(wrong.as_bytes()),
+        ..traefik
+    };
+    let first = site.p.decide(&site.loc, &refused, &mut site.w, NOW);
+    let Action::Exchange(exchange) = first.action else {
+        panic!("{first:?}")
+    };
+    let answer = TokenResponse {
+        status: 400,
+        body: b"{}",
+    };
+    basic_401(&site.p.resume(
+        &site.loc,
+        &refused,
+        &mut site.w,
+        exchange.pending,
+        answer,
+        NOW,
+    ));
+}

@@ -426,3 +426,82 @@ export async function echoHeaders(page) {
 export async function sessionCookies(context) {
   return (await context.cookies()).filter((c) => /^authentik_nginx_[0-9a-f]{8}(_\d+)?$/.test(c.name));
 }
+
+// ---------------------------------------------------------------------------------------------
+// other servers (the forward-auth tests: the module's nginx as an outpost, caddy, stock nginx)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Spawn `command args` in its own process group (killed by stop() and by the exit hook) and
+ * wait until GET `readyPath` with Host `host` on 127.0.0.1:`port` answers `readyStatus`.
+ * `dir` is removed by stop() unless AUTHENTIK_TEST_KEEP is set.
+ */
+export async function startServer({ name, command, args, env = {}, port, host, readyPath, readyStatus, dir }) {
+  const fullEnv = { ...process.env, ...env };
+  delete fullEnv.NGINX; // nginx reads it as inherited sockets
+  const child = spawn(command, args, { env: fullEnv, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  track(child, true);
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const deadline = Date.now() + 15000;
+  let status = 0;
+  while (Date.now() < deadline && child.exitCode === null) {
+    status = await httpStatus(port, host, readyPath);
+    if (status === readyStatus) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
+      try {
+        await withTimeout(exited(child), 5000, `${name} exit`);
+      } catch {
+        try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+        await exited(child);
+      }
+    }
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+  };
+  if (status !== readyStatus) {
+    await kill();
+    throw new Error(`${name} did not answer ${readyPath} with ${readyStatus} (last status ${status}); stderr:\n${stderr}`);
+  }
+  return {
+    name, port, pid: child.pid, stderr: () => stderr,
+    async stop() {
+      await kill();
+      if (dir && !process.env.AUTHENTIK_TEST_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh directory for a server's files (mode 755: nginx workers run as nobody). */
+export function serverDir(label) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `authentik-browser-${label}-`));
+  fs.chmodSync(dir, 0o755);
+  for (const d of ['conf', 'logs', 'temp']) fs.mkdirSync(path.join(dir, d), { mode: 0o755 });
+  return dir;
+}
+
+/** main-context and http-context lines of an nginx whose prefix is `dir`. */
+export function nginxMain(dir, http, { module } = {}) {
+  return `${module ? `load_module ${module};\n` : ''}daemon off;
+master_process on;
+worker_processes 1;
+pid ${dir}/logs/nginx.pid;
+lock_file ${dir}/logs/nginx.lock;
+error_log ${dir}/logs/error.log info;
+events { worker_connections 512; }
+http {
+    access_log ${dir}/logs/access.log;
+    client_body_temp_path ${dir}/temp/client_body;
+    proxy_temp_path ${dir}/temp/proxy;
+    fastcgi_temp_path ${dir}/temp/fastcgi;
+    uwsgi_temp_path ${dir}/temp/uwsgi;
+    scgi_temp_path ${dir}/temp/scgi;
+${http}
+}
+`;
+}
+
+export { TOKEN_LOCATION };

@@ -14,6 +14,8 @@
 //!   (needs `cd tests/idp && npm ci`).
 //! * [`fastcgi`]: a FastCGI responder that echoes the params it received.
 //! * [`navigate`]: a scripted browser (cookie jar, redirects across nginx and the IdP).
+//! * [`front`]: a proxy in front of the module's nginx for the forward-auth endpoints:
+//!   Debian's stock nginx (no module) or Debian's caddy.
 //!
 //! Run: `scripts/build vendored` (prints `module=…` and `nginx=…`), then
 //! `AUTHENTIK_TEST_MODULE=<module> AUTHENTIK_TEST_NGINX=<nginx> cargo test -p
@@ -25,6 +27,7 @@ pub mod conf_check;
 pub mod echo;
 pub mod env;
 pub mod fastcgi;
+pub mod front;
 pub mod idp;
 pub mod navigate;
 pub mod nginx;

@@ -1941,18 +1941,34 @@ fn outpost_cases() -> Vec<Case> {
         Case::new("outpost", "root", &Request::get(&format!("{o}/"))).allow(&[404]),
         Case::new("outpost", "ping/", &Request::get(&format!("{o}/ping/"))).allow(&[404]),
         Case::new("outpost", "PING", &Request::get(&format!("{o}/PING"))).allow(&[404]),
+        // The forward-auth endpoints without the forwarded headers that describe a request.
         Case::new(
             "outpost",
             "auth/nginx",
             &Request::get(&format!("{o}/auth/nginx")),
         )
-        .allow(&[404]),
+        .allow(&[400]),
         Case::new(
             "outpost",
             "auth/traefik",
             &Request::get(&format!("{o}/auth/traefik")),
         )
-        .allow(&[404]),
+        .allow(&[400]),
+        Case::new(
+            "outpost",
+            "auth/traefik for an API call",
+            &Request::get(&format!("{o}/auth/traefik"))
+                .header("X-Forwarded-Proto", "https")
+                .header("X-Forwarded-Host", "app.company")
+                .header("X-Forwarded-Uri", "/api"),
+        )
+        .allow(&[401]),
+        Case::new(
+            "outpost",
+            "auth/envoy",
+            &Request::get(&format!("{o}/auth/envoy/admin")),
+        )
+        .allow(&[401]),
         Case::new(
             "outpost",
             "unknown",

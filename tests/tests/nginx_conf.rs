@@ -9,7 +9,12 @@
 //!   a Debian-style `nginx.conf` (`include modules-enabled/*.conf;` at the top,
 //!   `include conf.d/*.conf;` in `http { }`) with the module under test linked at
 //!   `<prefix>/modules/ngx_http_authentik_module.so`, so the file's `load_module` line is
-//!   checked verbatim.
+//!   checked verbatim;
+//! * `http, of an nginx without the module` (`auth-request-front.conf`, a front end of the
+//!   forward-auth endpoints) is checked by Debian's stock `/usr/sbin/nginx -t`, no module
+//!   loaded;
+//! * `traefik` (`traefik-dynamic.yml`) is parsed as YAML and its keys checked (Traefik is not in
+//!   Debian); `caddy` (`Caddyfile`) is checked by `caddy validate` of Debian's caddy.
 //!
 //! Only the machine-specific parts are rewritten, and the rest of each file is checked as
 //! written:
@@ -33,22 +38,28 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use authentik_core::fields::FIELDS;
 use authentik_integration::conf_check::nginx_t_main;
+use authentik_integration::front::{caddy_bin, stock_nginx_bin, stock_nginx_conf};
 use authentik_integration::tmp::TempDir;
 use authentik_integration::{env, free_port, provider, server, Conf, JWKS};
 
 const CONF_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../nginx-conf");
 
 /// Every file of nginx-conf/ has a test below; `every_file_is_checked` keeps this list honest.
-const FILES: [&str; 8] = [
+const FILES: [&str; 12] = [
+    "Caddyfile",
     "api-bearer.conf",
+    "auth-request-front.conf",
     "domain-level.conf",
     "jwks-request.conf",
     "metrics.conf",
     "migration.conf",
     "mod-http-authentik.conf",
+    "outpost.conf",
     "single-application.conf",
     "token-request.conf",
+    "traefik-dynamic.yml",
 ];
 
 /// The provider setting that names the location of each `server` file.
@@ -75,6 +86,10 @@ enum Context {
     Main,
     Http,
     Server,
+    /// The http block of an nginx without the module.
+    StockHttp,
+    Traefik,
+    Caddy,
 }
 
 fn read_example(name: &str) -> String {
@@ -92,7 +107,10 @@ fn context_of(name: &str, text: &str) -> Context {
     let word = line.trim().split(['.', ' ', ',', ';']).next().unwrap_or("");
     match word {
         "main" => Context::Main,
+        "http" if line.contains("of an nginx without the module") => Context::StockHttp,
         "http" => Context::Http,
+        "traefik" => Context::Traefik,
+        "caddy" => Context::Caddy,
         "server" => Context::Server,
         other => panic!("{name}: unknown context {other:?}"),
     }
@@ -350,9 +368,15 @@ fn verdict(name: &str, success: bool, stderr: &str, shown: &str) -> Result<(), S
 /// `nginx -t` on `text`, given as the content of nginx-conf/`name`.
 fn check_text(name: &str, text: &str) -> Result<(), String> {
     let context = context_of(name, text);
-    if context == Context::Main {
-        let (success, stderr, shown) = debian_layout(text, &[]);
-        return verdict(name, success, &stderr, &shown);
+    match context {
+        Context::Main => {
+            let (success, stderr, shown) = debian_layout(text, &[]);
+            return verdict(name, success, &stderr, &shown);
+        }
+        Context::StockHttp => return stock_nginx_t(name, text),
+        Context::Traefik => return traefik_keys(text).map_err(|e| format!("{name}: {e}")),
+        Context::Caddy => return caddy_validate(name, text),
+        _ => {}
     }
     let mut etc = Etc::new();
     let localized = etc.localize(text);
@@ -389,7 +413,9 @@ fn check_text(name: &str, text: &str) -> Result<(), String> {
                 &format!("{}\n{snippet}", t.conf_text),
             )
         }
-        Context::Main => unreachable!("checked above"),
+        Context::Main | Context::StockHttp | Context::Traefik | Context::Caddy => {
+            unreachable!("checked above")
+        }
     }
 }
 
@@ -561,5 +587,279 @@ fn broken_examples_fail() {
     match check_text("mod-http-authentik.conf", &module) {
         Ok(()) => panic!("a load_module line naming a missing file passed the check"),
         Err(report) => assert!(report.contains("dlopen()"), "{report}"),
+    }
+}
+
+/// `nginx -t` of Debian's stock nginx (no module) on `text` as the content of `http {}`.
+fn stock_nginx_t(name: &str, text: &str) -> Result<(), String> {
+    let mut etc = Etc::new();
+    let localized = etc.localize(text);
+    etc.provide(&localized);
+    let prefix = TempDir::new("conf-stock");
+    for sub in ["conf", "logs", "temp"] {
+        prefix.mkdir(sub);
+    }
+    let site = prefix.write(&format!("conf/{name}"), localized.as_bytes());
+    let main = stock_nginx_conf(
+        &prefix.path().display().to_string(),
+        &format!("include {};", site.display()),
+    );
+    let conf = prefix.write("conf/nginx.conf", main.as_bytes());
+    let out = Command::new(stock_nginx_bin())
+        .arg("-p")
+        .arg(format!("{}/", prefix.path().display()))
+        .arg("-c")
+        .arg(&conf)
+        .arg("-e")
+        .arg(prefix.path().join("logs/error.log"))
+        .arg("-t")
+        .env_remove("NGINX")
+        .output()
+        .expect("run the stock nginx -t");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    verdict(
+        name,
+        out.status.success(),
+        &stderr,
+        &format!("{main}\n{localized}"),
+    )
+}
+
+/// The keys of Traefik's dynamic configuration that the forward-auth set-up needs, and no
+/// misspelt one: the middleware's address is the outpost's auth/traefik endpoint on the
+/// internal address outpost.conf listens on, it trusts Traefik's forwarded headers, copies
+/// every identity header, and a router uses it.
+fn traefik_keys(text: &str) -> Result<(), String> {
+    let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| format!("YAML: {e}"))?;
+    let at = |path: &[&str]| {
+        path.iter()
+            .try_fold(&yaml, |v, key| v.get(key))
+            .ok_or_else(|| format!("no {}", path.join(".")))
+    };
+    let middlewares = at(&["http", "middlewares"])?
+        .as_mapping()
+        .ok_or("http.middlewares is not a map")?;
+    let (name, middleware) = middlewares
+        .iter()
+        .find(|(_, m)| m.get("forwardAuth").is_some())
+        .ok_or("no forwardAuth middleware")?;
+    let forward = middleware["forwardAuth"]
+        .as_mapping()
+        .ok_or("forwardAuth is not a map")?;
+    const KNOWN: [&str; 11] = [
+        "address",
+        "trustForwardHeader",
+        "authResponseHeaders",
+        "authResponseHeadersRegex",
+        "authRequestHeaders",
+        "tls",
+        "addAuthCookiesToResponse",
+        "headerField",
+        "forwardBody",
+        "maxBodySize",
+        "preserveLocationHeader",
+    ];
+    for key in forward.keys() {
+        let key = key.as_str().unwrap_or("");
+        if !KNOWN.contains(&key) {
+            return Err(format!("forwardAuth has an unknown key {key:?}"));
+        }
+    }
+    let address = forward
+        .get("address")
+        .and_then(|a| a.as_str())
+        .ok_or("forwardAuth.address is not a string")?;
+    let internal = outpost_address();
+    if address != format!("http://{internal}/outpost.goauthentik.io/auth/traefik") {
+        return Err(format!(
+            "forwardAuth.address {address:?} is not the auth/traefik endpoint of outpost.conf ({internal})"
+        ));
+    }
+    if forward.get("trustForwardHeader").and_then(|t| t.as_bool()) != Some(true) {
+        return Err("forwardAuth.trustForwardHeader is not true".into());
+    }
+    let headers: Vec<&str> = forward
+        .get("authResponseHeaders")
+        .and_then(|h| h.as_sequence())
+        .ok_or("forwardAuth.authResponseHeaders is not a list")?
+        .iter()
+        .map(|h| h.as_str().unwrap_or(""))
+        .collect();
+    same_headers("authResponseHeaders", &headers)?;
+    let routers = at(&["http", "routers"])?
+        .as_mapping()
+        .ok_or("http.routers is not a map")?;
+    let used = routers.values().any(|router| {
+        router
+            .get("middlewares")
+            .and_then(|m| m.as_sequence())
+            .is_some_and(|m| m.iter().any(|m| m == name))
+    });
+    if !used {
+        return Err(format!("no router uses the middleware {name:?}"));
+    }
+    for router in routers.values() {
+        let service = router["service"].as_str().unwrap_or("");
+        at(&["http", "services", service, "loadBalancer", "servers"])?;
+    }
+    Ok(())
+}
+
+/// `names` are the identity headers of core's field table, in its order (case-insensitive).
+fn same_headers(what: &str, names: &[&str]) -> Result<(), String> {
+    let expected: Vec<String> = FIELDS
+        .iter()
+        .map(|f| f.header.name().to_ascii_lowercase())
+        .collect();
+    let got: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+    if got == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {got:?} are not the identity headers {expected:?}"
+        ))
+    }
+}
+
+/// Where outpost.conf listens (its first `listen`): what the front ends point at.
+fn outpost_address() -> String {
+    read_example("outpost.conf")
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("listen "))
+        .and_then(|rest| rest.split([' ', ';']).next())
+        .expect("outpost.conf has a listen line")
+        .to_string()
+}
+
+/// `caddy validate` of Debian's caddy, and the forward_auth block's endpoint and headers.
+fn caddy_validate(name: &str, text: &str) -> Result<(), String> {
+    let dir = TempDir::new("conf-caddy");
+    let file = dir.write("Caddyfile", text.as_bytes());
+    let out = Command::new(caddy_bin())
+        .args(["validate", "--adapter", "caddyfile", "--config"])
+        .arg(&file)
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .output()
+        .expect("run caddy validate");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if !out.status.success() || !output.contains("Valid configuration") {
+        return Err(format!("{name}: caddy validate failed:\n{output}\n{text}"));
+    }
+    let words = |directive: &str| -> Vec<&str> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| l.strip_prefix(directive))
+            .map(|rest| rest.split_whitespace().collect())
+            .unwrap_or_default()
+    };
+    let internal = outpost_address();
+    if words("forward_auth ").first() != Some(&internal.as_str()) {
+        return Err(format!("{name}: forward_auth does not point at {internal}"));
+    }
+    if words("uri ") != ["/outpost.goauthentik.io/auth/caddy"] {
+        return Err(format!(
+            "{name}: the forward_auth uri is not the auth/caddy endpoint"
+        ));
+    }
+    same_headers("copy_headers", &words("copy_headers "))
+}
+
+#[test]
+fn outpost_conf() {
+    check("outpost.conf");
+}
+
+#[test]
+fn auth_request_front_conf() {
+    check("auth-request-front.conf");
+}
+
+#[test]
+fn traefik_dynamic_yml() {
+    check("traefik-dynamic.yml");
+}
+
+#[test]
+fn caddyfile() {
+    check("Caddyfile");
+}
+
+/// The front-end checks are not blind either.
+#[test]
+fn broken_front_ends_fail() {
+    let cases = [
+        (
+            "traefik-dynamic.yml",
+            "trustForwardHeader: true",
+            "trustForwardHeaders: true",
+            "unknown key",
+        ),
+        (
+            "traefik-dynamic.yml",
+            "trustForwardHeader: true",
+            "trustForwardHeader: false",
+            "not true",
+        ),
+        (
+            "traefik-dynamic.yml",
+            "          - X-authentik-jwt\n",
+            "",
+            "are not the identity headers",
+        ),
+        (
+            "traefik-dynamic.yml",
+            "auth/traefik",
+            "auth/nginx",
+            "not the auth/traefik endpoint",
+        ),
+        (
+            "traefik-dynamic.yml",
+            "        - authentik\n",
+            "        - other\n",
+            "no router uses",
+        ),
+        ("traefik-dynamic.yml", "  routers:", "routers:\n  :", "YAML"),
+        (
+            "Caddyfile",
+            "\t\tcopy_headers",
+            "\t\tcopy_headerz",
+            "caddy validate failed",
+        ),
+        (
+            "Caddyfile",
+            "X-Authentik-Jwt ",
+            "",
+            "are not the identity headers",
+        ),
+        (
+            "Caddyfile",
+            "auth/caddy",
+            "auth/traefik",
+            "not the auth/caddy endpoint",
+        ),
+        (
+            "auth-request-front.conf",
+            "auth_request     /",
+            "auth_requets /",
+            "unknown directive",
+        ),
+    ];
+    for (name, from, to, reason) in cases {
+        let original = read_example(name);
+        assert!(original.contains(from), "{from:?} is not in {name}");
+        match check_text(name, &original.replacen(from, to, 1)) {
+            Ok(()) => panic!("{name}: {to:?}: the broken example passed the check"),
+            Err(report) => assert!(
+                report.contains(reason),
+                "{name}: {to:?}: failed, but not with {reason:?}:\n{report}"
+            ),
+        }
     }
 }

@@ -48,6 +48,8 @@ pub const BASIC_CHALLENGE: &str = "Basic realm=\"authentik\"";
 pub struct BasicExchange {
     key: BasicKey,
     username: String,
+    /// For a forward-auth endpoint: the answer is a forward-auth answer.
+    forward: bool,
     _slot: ExchangeSlot,
 }
 
@@ -206,6 +208,7 @@ impl Provider {
                 pending: Pending::Basic(BasicExchange {
                     key,
                     username,
+                    forward: false,
                     _slot: slot,
                 }),
             }),
@@ -226,6 +229,23 @@ impl Provider {
 
     /// The app-password grant answered: the identity of its tokens, or a 401.
     pub(crate) fn finish_basic(
+        &self,
+        location: &Location,
+        request: &RequestFacts<'_>,
+        worker: &mut Worker,
+        exchange: BasicExchange,
+        answer: TokenResponse<'_>,
+        now: u64,
+    ) -> Outcome {
+        let forward = exchange.forward;
+        let outcome = self.basic_answer(location, request, worker, exchange, answer, now);
+        match forward {
+            true => crate::forward::forward_answer(outcome),
+            false => outcome,
+        }
+    }
+
+    fn basic_answer(
         &self,
         location: &Location,
         request: &RequestFacts<'_>,
@@ -363,6 +383,18 @@ fn exchange_error(error: &CallbackError) -> String {
 }
 
 impl Outcome {
+    /// An app-password exchange started by a forward-auth endpoint answers as one.
+    pub(crate) fn for_forward_auth(mut self) -> Outcome {
+        if let Action::Exchange(Exchange {
+            pending: Pending::Basic(exchange),
+            ..
+        }) = &mut self.action
+        {
+            exchange.forward = true;
+        }
+        self
+    }
+
     pub(crate) fn with_status(mut self, status: Status) -> Outcome {
         if matches!(self.action, Action::Respond(_)) {
             self.status = status;
