@@ -315,3 +315,31 @@ fn hostile_basic_headers_are_401_without_asking_authentik() {
         "no credentials in the log"
     );
 }
+
+#[test]
+fn forward_auth_endpoints_take_app_passwords() {
+    let s = site("", "");
+    let endpoint = "/outpost.goauthentik.io/auth/nginx";
+    let original = format!("http://app.test:{}/repo.git", s.ng.port);
+    let ask = |authorization: &str| {
+        s.ng.send(
+            &Request::get(endpoint)
+                .header("Host", "app.test")
+                .header("X-Original-URL", &original)
+                .header("Authorization", authorization),
+        )
+    };
+    let good = basic("alice", &s.idp.app_password("alice"));
+    for _ in 0..3 {
+        let r = ask(&good);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("X-authentik-username"), Some("alice"));
+    }
+    assert_eq!(
+        s.idp.token_requests_of(GRANT),
+        1,
+        "cached across forward-auth requests"
+    );
+    assert_basic_401(&ask(&basic("alice", "wrong")), "wrong app password");
+    assert_eq!(s.ng.upstream_count(), 0, "the endpoint answers itself");
+}
