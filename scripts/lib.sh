@@ -3,7 +3,7 @@
 #
 #   source "$(dirname "$0")/lib.sh"            (tests/deb: "$(dirname "$0")/../../scripts/lib.sh")
 #
-# It sets ROOT (the repository), unsets NGINX (nginx reads it as a list of inherited sockets)
+# It sets ROOT (the repository) and umask 022, unsets NGINX (nginx reads it as a list of inherited sockets)
 # and defines:
 #
 #   need_pkgs PKG...          install the Debian packages that are missing (root)
@@ -29,6 +29,9 @@
 
 [ -n "${AUTHENTIK_LIB_SH:-}" ] && return 0
 AUTHENTIK_LIB_SH=1
+# nginx workers run as nobody: what the scripts and tests create (prefixes, pages, temp
+# directories) must be readable by them, also where root's umask is 077.
+umask 022
 unset NGINX
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 

@@ -86,8 +86,9 @@ function req(url, {
   }
   if (body !== undefined) h['content-length'] = Buffer.byteLength(body);
   const t0 = Date.now();
+  // family 4: the IdP listens on 127.0.0.1, and Debian resolves localhost to ::1 first.
   return new Promise((resolve, reject) => {
-    const r = http.request(url, { method, headers: h, agent: false }, (res) => {
+    const r = http.request(url, { method, headers: h, agent: false, family: 4 }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('error', reject);
