@@ -53,8 +53,19 @@ impl TempDir {
     }
 }
 
+/// Create `dir` and every missing parent with mode 0755, whatever the umask.
 fn mkdir_755(dir: &Path) {
-    std::fs::create_dir_all(dir).expect("create dir");
+    if dir.is_dir() {
+        return;
+    }
+    if let Some(parent) = dir.parent() {
+        mkdir_755(parent);
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => panic!("create dir {}: {e}", dir.display()),
+    }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
 }
 
