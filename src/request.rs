@@ -115,6 +115,9 @@ impl<'r> HttpRequest<'r> {
                         facts.accept.get_or_insert(value);
                     }
                     7 if key.eq_ignore_ascii_case(b"upgrade") => facts.upgrade = true,
+                    10 if key.eq_ignore_ascii_case(b"user-agent") => {
+                        facts.user_agent.get_or_insert(value);
+                    }
                     14 if key.eq_ignore_ascii_case(b"sec-fetch-mode") => {
                         facts.sec_fetch_mode.get_or_insert(value);
                     }

@@ -31,6 +31,8 @@ pub struct RequestFacts<'a> {
     pub authorization: Option<&'a [u8]>,
     pub sec_fetch_mode: Option<&'a [u8]>,
     pub accept: Option<&'a [u8]>,
+    /// Only to tell browsers (`Mozilla/…`) from other clients.
+    pub user_agent: Option<&'a [u8]>,
     pub x_requested_with: bool,
     pub upgrade: bool,
     pub content_type: Option<&'a [u8]>,

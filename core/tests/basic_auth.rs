@@ -463,6 +463,22 @@ fn non_browsers_are_challenged_for_basic() {
         panic!("{outcome:?}")
     };
     assert_eq!(response.headers.len(), 1, "browsers get no Basic dialog");
+    // Browsers send no Sec-Fetch-Mode to plain-http origins: their user agent tells them.
+    let plain_http_fetch = RequestFacts {
+        user_agent: Some(b"Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0"),
+        ..cli
+    };
+    let outcome = site
+        .p
+        .decide(&site.loc, &plain_http_fetch, &mut site.w, NOW);
+    let Action::Respond(response) = &outcome.action else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(
+        response.headers.len(),
+        1,
+        "browsers get no Basic dialog over http"
+    );
 }
 
 #[test]

@@ -358,13 +358,18 @@ impl Provider {
     }
 
     /// The challenges of a 401 for a request without credentials: Bearer, and Basic for
-    /// clients that are not browsers (no `Sec-Fetch-Mode`, no `X-Requested-With`), so that
+    /// clients that are not browsers (no `Sec-Fetch-Mode`, which browsers omit on plain-http
+    /// origins, no `X-Requested-With`, no `Mozilla/` user agent), so that
     /// git, WebDAV and other clients that wait for a challenge send their app password.
     /// Browsers never see a Basic challenge they did not ask for: scripts get their 401
     /// without a password dialog.
     pub(crate) fn challenges(&self, request: &RequestFacts<'_>) -> Vec<(&'static str, String)> {
         let mut headers = vec![("WWW-Authenticate", "Bearer realm=\"authentik\"".to_string())];
-        let browser = request.sec_fetch_mode.is_some() || request.x_requested_with;
+        let browser = request.sec_fetch_mode.is_some()
+            || request.x_requested_with
+            || request
+                .user_agent
+                .is_some_and(|ua| ua.starts_with(b"Mozilla/"));
         if self.basic && !browser {
             headers.push(("WWW-Authenticate", BASIC_CHALLENGE.into()));
         }
