@@ -167,6 +167,20 @@ impl Worker {
             .map(|entry| entry.identity.clone())
     }
 
+    /// `identity`, unless the revocation list refuses it (a token just issued by authentik).
+    pub(crate) fn unrevoked(
+        &self,
+        identity: Identity,
+        now: u64,
+    ) -> Result<Identity, crate::login::CallbackError> {
+        match self.revoked(&identity.marks, now) {
+            true => Err(crate::login::CallbackError::Token(
+                Failure::Revoked.reason(),
+            )),
+            false => Ok(identity),
+        }
+    }
+
     pub(crate) fn revoked(&self, marks: &Marks, now: u64) -> bool {
         self.revocations
             .as_ref()

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Failure;
 use crate::claims::Member;
+use crate::identity::Identity;
 use crate::provider::Provider;
 use crate::redirect::encode;
 use crate::seal::{open, seal};
@@ -313,6 +314,7 @@ impl Provider {
             return Err(CallbackError::ExchangeFailed(status));
         }
         self.issued_tokens(body, Some(&login.nonce), now)
+            .map(|(issued, _)| issued)
     }
 
     /// The tokens of a token endpoint's 200 answer, verified as at login. `nonce`: the id_token
@@ -323,7 +325,7 @@ impl Provider {
         body: &[u8],
         nonce: Option<&str>,
         now: u64,
-    ) -> Result<Issued, CallbackError> {
+    ) -> Result<(Issued, Identity), CallbackError> {
         let response: TokenAnswer =
             serde_json::from_slice(body).map_err(|_| CallbackError::BadTokenResponse)?;
         let id_token = response.id_token.ok_or(CallbackError::BadTokenResponse)?;
@@ -389,9 +391,10 @@ impl Provider {
             },
         };
         // The session must authenticate with it: the identity's own rules apply too.
-        self.verify_token(issued.token.as_bytes(), now)
+        let identity = self
+            .verify_token(issued.token.as_bytes(), now)
             .map_err(|failure| CallbackError::Token(failure.reason()))?;
-        Ok(issued)
+        Ok((issued, identity))
     }
 
     /// `Set-Cookie` values for a new session: every chunk, plus clearing the login state.

@@ -7,7 +7,7 @@ use crate::auth::{Authentication, Failure, Hold, SessionInfo, Worker};
 use crate::conf::Location;
 use crate::decision::{Event, Exchange, Level, Outcome, Pending, TokenResponse};
 use crate::identity::Identity;
-use crate::login::{CallbackError, Issued};
+use crate::login::CallbackError;
 use crate::metrics::{CacheUse, Extra, Grant, TokenResult};
 use crate::provider::Provider;
 use crate::redirect::encode;
@@ -230,7 +230,7 @@ impl Provider {
         worker: &mut Worker,
         now: u64,
     ) -> Result<(Rc<Identity>, Vec<String>), CallbackError> {
-        let mut issued: Issued = self.issued_tokens(body, None, now)?;
+        let (mut issued, identity) = self.issued_tokens(body, None, now)?;
         if *issued.subject != *session.subject {
             return Err(CallbackError::Token("the renewed token names another user"));
         }
@@ -238,13 +238,7 @@ impl Provider {
             // authentik keeps the refresh token when it does not rotate it.
             issued.refresh = session.refresh.as_deref().map(str::to_string);
         }
-        let identity = self
-            .verify_token(issued.token.as_bytes(), now)
-            .map_err(|failure| CallbackError::Token(failure.reason()))?;
-        let identity = Rc::new(identity);
-        if worker.revoked(&identity.marks, now) {
-            return Err(CallbackError::Token(Failure::Revoked.reason()));
-        }
+        let identity = Rc::new(worker.unrevoked(identity, now)?);
         let (cookies, sealed) = self.seal_issued(&issued, now)?;
         let info = Rc::new(SessionInfo {
             refresh: issued.refresh.map(Into::into),
