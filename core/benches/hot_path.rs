@@ -6,6 +6,9 @@
 //!   whole `Provider::decide` with the cache disabled, cookie parsing included;
 //! * `cached/decide`: `Provider::decide` with a warm cache (the hot path);
 //! * `cookie/session_value`: finding the session in a realistic `Cookie` header;
+//!   `cookie/crate_split_parse`: the same with `cookie::Cookie::split_parse`, for comparison;
+//! * `cache/hash_sampled` and `cache/hash_siphash`: hashing the 1.8 KB cache key with the
+//!   cache's sampling hasher and with std's SipHash;
 //! * `parts/*`: the steps of an uncached request on their own;
 //! * `jsonwebtoken/*`: `jsonwebtoken::decode` of the same tokens with the same checks, against
 //!   the module's verifier (`Provider::verify_token`, jsonwebtoken's JWS check inside the
@@ -14,9 +17,11 @@
 //! `HOT_PATH_COUNT=NAME:N` runs one routine N times instead, for instruction counts under
 //! callgrind (see `main`).
 
+use std::hash::{Hash, Hasher};
 use std::hint::black_box;
 
 use authentik_core::auth::Worker;
+use authentik_core::cache::WordHasher;
 use authentik_core::claims::Claims;
 use authentik_core::conf::{Location, LocationSettings};
 use authentik_core::cookie;
@@ -293,6 +298,37 @@ fn routines(st: &State) -> Vec<Routine<'_>> {
         "cookie/session_value".into(),
         Box::new(move || {
             black_box(cookie::session_value(black_box(&headers), COOKIE_NAME).unwrap());
+        }),
+    ));
+
+    // The library alternatives to the two hand-written hot-path pieces (BENCHMARKS.md,
+    // "What is still hand-written"): the cookie crate reading the whole header, and std's
+    // SipHash over the whole 1.8 KB cache key.
+    let header = std::str::from_utf8(&st.headers[0]).unwrap();
+    out.push((
+        "cookie/crate_split_parse".into(),
+        Box::new(move || {
+            let found = ::cookie::Cookie::split_parse(black_box(header))
+                .filter_map(Result::ok)
+                .find(|c| c.name() == COOKIE_NAME);
+            black_box(found.unwrap().value().len());
+        }),
+    ));
+    let sealed = hs.sealed.as_bytes();
+    out.push((
+        "cache/hash_sampled".into(),
+        Box::new(move || {
+            let mut hasher = WordHasher::default();
+            black_box(sealed).hash(&mut hasher);
+            black_box(hasher.finish());
+        }),
+    ));
+    out.push((
+        "cache/hash_siphash".into(),
+        Box::new(move || {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            black_box(sealed).hash(&mut hasher);
+            black_box(hasher.finish());
         }),
     ));
 
