@@ -15,9 +15,6 @@ unprotected server A0 as their reference. Both workers are pinned to CPU 0 and w
 only one scenario is loaded at a time.
 """
 import argparse
-import base64
-import hashlib
-import hmac
 import http.client
 import json
 import os
@@ -56,29 +53,27 @@ RATIOS = [("B/A", "B", "A"), ("C/A", "C", "A0"), ("D/A", "D", "A0"), ("E/A", "E"
           ("R/A", "R", "AR"), ("R/B", "R", "B"), ("N/G", "N", "G")]
 
 
-def b64url(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def logout_tokens(secret_file, count):
+    """`count` back-channel logout tokens as authentik's Proxy Provider signs them (HS256),
+    minted by authentik-mint: the i-th has sid bench-sid-<i> and its own jti."""
+    events = json.dumps({"events": {"http://schemas.openid.net/event/backchannel-logout": {}}})
+    out = subprocess.run(
+        [os.environ["AUTHENTIK_MINT"], "token", "--secret-file", secret_file,
+         "--count", str(count), "--claims", events, "--set", f"iss={ISSUER}",
+         "--set", f"aud={CLIENT_ID}", "--set", "iat=now", "--set", "exp=now+120",
+         "--set", "sid=bench-sid-{n}"],
+        check=True, capture_output=True, text=True).stdout.split()
+    if len(out) != count:
+        sys.exit(f"authentik-mint printed {len(out)} logout tokens, expected {count}")
+    return out
 
 
-def logout_token(secret, sid, jti, now):
-    """A back-channel logout token as authentik's Proxy Provider signs it (HS256)."""
-    header = b64url(json.dumps({"alg": "HS256", "typ": "logout+jwt"}).encode())
-    claims = {"iss": ISSUER, "aud": CLIENT_ID, "iat": now, "exp": now + 120, "jti": jti,
-              "sid": sid, "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}
-    message = f"{header}.{b64url(json.dumps(claims).encode())}"
-    signature = hmac.new(secret, message.encode(), hashlib.sha256).digest()
-    return f"{message}.{b64url(signature)}"
-
-
-def post_logouts(port, secret, count):
-    """POST `count` distinct logouts over one keep-alive connection; the statuses seen."""
+def post_logouts(port, tokens):
+    """POST each logout token over one keep-alive connection; the statuses seen."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     statuses = {}
-    now = int(time.time())
-    for i in range(count):
-        body = "logout_token=" + logout_token(secret, f"bench-sid-{i:06d}", f"bench-jti-{i:06d}",
-                                              now)
-        conn.request("POST", "/outpost.goauthentik.io/backchannel_logout", body,
+    for token in tokens:
+        conn.request("POST", "/outpost.goauthentik.io/backchannel_logout", "logout_token=" + token,
                      {"Content-Type": "application/x-www-form-urlencoded"})
         r = conn.getresponse()
         r.read()
@@ -491,7 +486,7 @@ def main():
         revocations = Nginx("revocations", args.nginx, args.module, base, pin, revoked, html, cg)
         instances.append(revocations)
         revocations.start([pAR, pR])
-        statuses = post_logouts(pR, read("client.secret").encode(), LOGOUTS)
+        statuses = post_logouts(pR, logout_tokens(os.path.join(keys, "client.secret"), LOGOUTS))
         check(statuses == {200: LOGOUTS},
               f"R: {LOGOUTS} back-channel logouts answered {statuses}, expected all 200")
 
