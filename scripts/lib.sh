@@ -22,7 +22,8 @@
 #   nginx_stop PID...         stop nginx masters (QUIT, then KILL after 5 s)
 #   ok / not_ok / check / verdict / finish
 #                             the pass/fail counters (PASSED, FAILED) and the summary
-#   run_step NAME COMMAND...  run one step of a test run, log it, count its tests
+#   run_step NAME COMMAND...  run one step of a test run, log it, count its tests (a step that
+#                             says `skipped: REASON` counts as neither passed nor failed)
 #   count_log LOG             add the results a log reports to PASSED and FAILED
 #
 # Nothing here sets shell options: the sourcing script chooses -e or not.
@@ -240,6 +241,7 @@ nginx_stop() {
 PASSED=0
 FAILED=0
 FAILED_STEPS=()
+SKIPPED_STEPS=()
 
 ok() { PASSED=$((PASSED + 1)); echo "ok - $*"; }
 not_ok() { FAILED=$((FAILED + 1)); echo "not ok - $*"; }
@@ -278,9 +280,10 @@ count_log() {
 # run_step NAME COMMAND...: run COMMAND (STEP_TIMEOUT seconds at most, when set), show and keep
 # its output in $LOGDIR/NAME.log, count its tests. A step that prints no test summary counts as
 # one test; a failing step counts as one failure when its tests did not report one. Failed steps
-# are listed in FAILED_STEPS.
+# are listed in FAILED_STEPS. A step that succeeds with a `skipped: REASON` line and no summary
+# counts as neither: it prints `# skipped NAME: REASON` and is listed in SKIPPED_STEPS.
 run_step() {
-    local name=$1 log rc before_p=$PASSED before_f=$FAILED
+    local name=$1 log rc reason before_p=$PASSED before_f=$FAILED
     shift
     log="${LOGDIR:-$ROOT/target/test-logs}/$name.log"
     mkdir -p "${log%/*}"
@@ -296,6 +299,10 @@ run_step() {
     if [ "$rc" -ne 0 ]; then
         FAILED_STEPS+=("$name (exit $rc)")
         [ "$FAILED" -eq "$before_f" ] && { FAILED=$((FAILED + 1)); echo "# fail 1"; }
+    elif [ "$PASSED" -eq "$before_p" ] && [ "$FAILED" -eq "$before_f" ] \
+        && reason=$(grep -am1 "^skipped: " "$log"); then
+        SKIPPED_STEPS+=("$name (${reason#skipped: })")
+        echo "# skipped $name: ${reason#skipped: }"
     elif [ "$PASSED" -eq "$before_p" ] && [ "$FAILED" -eq "$before_f" ]; then
         PASSED=$((PASSED + 1))
         echo "# pass 1"

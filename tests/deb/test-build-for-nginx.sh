@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The arguments, shell-quoted as `nginx -V` prints them.
-args_line=$(<"$args_file")
+args_line=$(grep -v "^#" "$args_file")
 args=()
 eval "args=($args_line)"
 check "$args_file holds ${#args[@]} arguments" test "${#args[@]}" -gt 10
