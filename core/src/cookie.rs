@@ -29,9 +29,9 @@ fn text(bytes: Cow<'_, [u8]>) -> Option<Cow<'_, str>> {
 /// The pairs whose name starts with `prefix`, as bytes. A pair is one `;`-separated piece of
 /// a header (found with `memchr`). An ASCII piece is split at its first `=` and trimmed here;
 /// any other goes through `cookie::Cookie::parse`. The session cookie is read on every
-/// request, and handing the `cookie` crate whole headers, or even the session's 1.3 KB
-/// piece, costs several times this lookup (BENCHMARKS.md, "Cookies"). The `cookie_find` fuzz
-/// target checks that both paths read the documented syntax.
+/// request, and handing the `cookie` crate whole headers costs 3.8 times this lookup
+/// (BENCHMARKS.md, "What is still hand-written"). The `cookie_find` fuzz target checks that
+/// both paths read the documented syntax.
 pub fn named<'h, 'a: 'h>(
     headers: &'h [&'a [u8]],
     prefix: &'h str,
