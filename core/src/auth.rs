@@ -173,12 +173,12 @@ impl Worker {
         identity: Identity,
         now: u64,
     ) -> Result<Identity, crate::login::CallbackError> {
-        match self.revoked(&identity.marks, now) {
-            true => Err(crate::login::CallbackError::Token(
+        if self.revoked(&identity.marks, now) {
+            return Err(crate::login::CallbackError::Token(
                 Failure::Revoked.reason(),
-            )),
-            false => Ok(identity),
+            ));
         }
+        Ok(identity)
     }
 
     pub(crate) fn revoked(&self, marks: &Marks, now: u64) -> bool {
