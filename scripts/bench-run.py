@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -310,11 +311,16 @@ def parse_wrk(out):
     return result
 
 
-def run_wrk(scenario, duration, connections, pin, worker_pid):
+def wrk_command(scenario, connections, duration):
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
     for name, value in scenario.headers.items():
         cmd += ["-H", f"{name}: {value}"]
     cmd.append(scenario.url())
+    return cmd
+
+
+def run_wrk(scenario, duration, connections, pin, worker_pid):
+    cmd = wrk_command(scenario, connections, duration)
     if pin:
         cmd = ["taskset", "-c", "1"] + cmd
     hz = os.sysconf("SC_CLK_TCK")
@@ -541,7 +547,7 @@ def main():
             print("holding: " + ", ".join(
                 f"{inst.name} worker pid {workers[id(inst)]}" for inst in instances))
             for s in scenarios:
-                print(f"  {s.key}: {s.url()}")
+                print(f"  {s.key}: {shlex.join(wrk_command(s, args.connections, args.hold))}")
             time.sleep(args.hold)
 
         if args.callgrind:
