@@ -311,7 +311,7 @@ def parse_wrk(out):
     return result
 
 
-def wrk_command(scenario, connections, duration):
+def wrk_command(scenario, duration, connections):
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
     for name, value in scenario.headers.items():
         cmd += ["-H", f"{name}: {value}"]
@@ -320,7 +320,7 @@ def wrk_command(scenario, connections, duration):
 
 
 def run_wrk(scenario, duration, connections, pin, worker_pid):
-    cmd = wrk_command(scenario, connections, duration)
+    cmd = wrk_command(scenario, duration, connections)
     if pin:
         cmd = ["taskset", "-c", "1"] + cmd
     hz = os.sysconf("SC_CLK_TCK")
@@ -547,7 +547,7 @@ def main():
             print("holding: " + ", ".join(
                 f"{inst.name} worker pid {workers[id(inst)]}" for inst in instances))
             for s in scenarios:
-                print(f"  {s.key}: {shlex.join(wrk_command(s, args.connections, args.hold))}")
+                print(f"  {s.key}: {shlex.join(wrk_command(s, args.hold, args.connections))}")
             time.sleep(args.hold)
 
         if args.callgrind:
