@@ -83,8 +83,9 @@ pub struct SessionInfo {
     pub id_token: bool,
     /// The token's `sub`: a renewal must name the same user.
     pub subject: Box<str>,
-    /// What a revocation of this session matches, also once its token has expired.
-    pub marks: Marks,
+    /// What a revocation of this session matches once its token has expired (while it is
+    /// valid, its identity's marks are asked instead).
+    pub marks: Option<Marks>,
 }
 
 /// A cache entry: the provider and kind it was verified for, the identity, and for sessions
@@ -170,10 +171,11 @@ impl Worker {
     /// `identity`, unless the revocation list refuses it (a token just issued by authentik).
     pub(crate) fn unrevoked(
         &self,
+        provider: &str,
         identity: Identity,
         now: u64,
     ) -> Result<Identity, crate::login::CallbackError> {
-        if self.revoked(&identity.marks, now) {
+        if self.revoked(|| identity.marks(provider), now) {
             return Err(crate::login::CallbackError::Token(
                 Failure::Revoked.reason(),
             ));
@@ -181,10 +183,13 @@ impl Worker {
         Ok(identity)
     }
 
-    pub(crate) fn revoked(&self, marks: &Marks, now: u64) -> bool {
-        self.revocations
-            .as_ref()
-            .is_some_and(|list| list.refuses(marks, now))
+    /// Whether the revocation list refuses a token with the `marks` given; they are asked for
+    /// only when the list has live entries.
+    pub(crate) fn revoked<'m>(&self, marks: impl FnOnce() -> &'m Marks, now: u64) -> bool {
+        match &self.revocations {
+            Some(list) if list.live() > 0 => list.refuses(marks(), now),
+            _ => false,
+        }
     }
 
     /// Keep a verified session in the cache under its sealed value.
@@ -244,12 +249,15 @@ impl Provider {
             }
             _ => session,
         };
-        let marks = match (&result, &info) {
-            (Ok(identity), _) => Some(&identity.marks),
-            (Err(_), Some(session)) => Some(&session.marks),
-            (Err(_), None) => None,
+        let revoked = match (&result, &info) {
+            (Ok(identity), _) => worker.revoked(|| identity.marks(&self.name), now),
+            (Err(_), Some(session)) => session
+                .marks
+                .as_ref()
+                .is_some_and(|marks| worker.revoked(|| marks, now)),
+            (Err(_), None) => false,
         };
-        if marks.is_some_and(|marks| worker.revoked(marks, now)) {
+        if revoked {
             if result.is_ok() {
                 result = Err(Failure::Revoked);
             }
@@ -339,7 +347,7 @@ impl Provider {
             Ok(tokens) => tokens,
             Err(failure) => return (Err(failure), None),
         };
-        let info = |subject: &str, marks: Marks| {
+        let info = |subject: &str, marks: Option<Marks>| {
             Rc::new(SessionInfo {
                 refresh: tokens
                     .refresh
@@ -354,7 +362,7 @@ impl Provider {
         };
         match self.verify_token(&tokens.access, now) {
             Ok(identity) => {
-                let info = info(identity.subject(), identity.marks);
+                let info = info(identity.subject(), None);
                 (Ok(identity), Some(info))
             }
             Err(Failure::Expired) if tokens.refresh.is_some() => {
@@ -364,7 +372,8 @@ impl Provider {
                             let subject = claims.sub.value().map_or("", |s| &**s);
                             let sid = claims.sid.value().map(|s| &**s);
                             let issued = claims.iat.value().map(|t| t.seconds());
-                            info(subject, Marks::new(&self.name, sid, subject, issued))
+                            let marks = Marks::new(&self.name, sid, subject, issued);
+                            info(subject, Some(marks))
                         });
                 (Err(Failure::Expired), renewable.ok())
             }
@@ -385,6 +394,6 @@ impl Provider {
                 &self.basic_auth,
             )
         })??;
-        Ok(identity.marked(&self.name))
+        Ok(identity)
     }
 }

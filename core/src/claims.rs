@@ -15,6 +15,11 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use smallvec::SmallVec;
+
+/// Member names of one object checked for duplicates without a heap allocation: authentik's
+/// access token has 26 top-level claims.
+const INLINE_NAMES: usize = 32;
 
 /// A JWT NumericDate as written: integer seconds (exact) or a float.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -127,7 +132,7 @@ fn classify(e: &serde_json::Error) -> JsonError {
 impl<'a> Claims<'a> {
     /// Parse a payload: a JSON object, no duplicate member names at any depth.
     pub fn parse(payload: &'a [u8]) -> Result<Claims<'a>, JsonError> {
-        let mut de = serde_json::Deserializer::from_slice(payload);
+        let mut de = serde_json::Deserializer::from_str(utf8(payload)?);
         let claims = Claims::deserialize(&mut de).map_err(|e| classify(&e))?;
         de.end().map_err(|_| JsonError::Malformed)?;
         Ok(claims)
@@ -135,10 +140,11 @@ impl<'a> Claims<'a> {
 }
 
 /// Names of one object seen so far: a linear scan while small (a token's objects have a few
-/// dozen members at most), a hash set beyond.
+/// dozen members at most, kept without a heap allocation up to [`INLINE_NAMES`]), a hash set
+/// beyond.
 #[derive(Default)]
 struct SeenNames<'a> {
-    small: Vec<Cow<'a, str>>,
+    small: SmallVec<[Cow<'a, str>; INLINE_NAMES]>,
     large: Option<HashSet<Cow<'a, str>>>,
 }
 
@@ -238,9 +244,54 @@ impl<'de> Visitor<'de> for UniqueVisitor {
 
 /// Check that `json` is a JSON value without duplicate member names.
 pub fn check_unique(json: &[u8]) -> Result<(), JsonError> {
-    let mut de = serde_json::Deserializer::from_slice(json);
+    check_unique_str(utf8(json)?)
+}
+
+fn check_unique_str(json: &str) -> Result<(), JsonError> {
+    let mut de = serde_json::Deserializer::from_str(json);
     Unique::deserialize(&mut de).map_err(|e| classify(&e))?;
     de.end().map_err(|_| JsonError::Malformed)
+}
+
+/// JSON text is UTF-8. Checked once for the whole text, then parsed as a `str`: serde_json
+/// would check every string on its own, which costs more.
+fn utf8(json: &[u8]) -> Result<&str, JsonError> {
+    std::str::from_utf8(json).map_err(|_| JsonError::Malformed)
+}
+
+/// The members of a JSON object, names borrowed when they have no escapes, values unparsed,
+/// in document order; `None` when `json` is not an object.
+pub fn members(json: &str) -> Option<Members<'_>> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Members<'de>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut members = Vec::new();
+            while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
+                members.push((name, map.next_value::<&'de RawValue>()?));
+            }
+            Ok(members)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(json);
+    let members = de.deserialize_map(V).ok()?;
+    de.end().ok()?;
+    Some(members)
+}
+
+/// An object's members: name and unparsed value.
+pub type Members<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+
+/// The string a JSON value is, borrowed when it has no escapes; `None` for another type.
+pub fn string_value(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    match Text::deserialize(&mut de) {
+        Ok(Text(Member::Value(text))) => Some(text),
+        _ => None,
+    }
 }
 
 /// A string member, or any other JSON type (skipped, duplicates refused).
@@ -452,9 +503,29 @@ impl<'de> Deserialize<'de> for Aud<'de> {
 /// An object member kept unparsed, after checking it has no duplicate names.
 fn raw_unique<'de, A: MapAccess<'de>>(map: &mut A) -> Result<&'de RawValue, A::Error> {
     let raw: &'de RawValue = map.next_value()?;
-    check_unique(raw.get().as_bytes()).map_err(|_| de::Error::custom(DUPLICATE))?;
+    check_unique_str(raw.get()).map_err(|_| de::Error::custom(DUPLICATE))?;
     Ok(raw)
 }
+
+/// The claims [`Claims`] reads, in the order of its `match`.
+const READ: [&str; 16] = [
+    "iss",
+    "aud",
+    "exp",
+    "nbf",
+    "iat",
+    "sub",
+    "preferred_username",
+    "email",
+    "name",
+    "sid",
+    "jti",
+    "nonce",
+    "groups",
+    "entitlements",
+    "ak_proxy",
+    "events",
+];
 
 impl<'de> Deserialize<'de> for Claims<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -466,32 +537,38 @@ impl<'de> Deserialize<'de> for Claims<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut claims = Claims::default();
+                // The claims read are told apart by their index in READ; every other name
+                // goes to `seen`.
+                let mut read = 0u32;
                 let mut seen = SeenNames::default();
                 while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
-                    match &*name {
-                        "iss" => claims.iss = map.next_value::<Text>()?.0,
-                        "aud" => claims.aud = map.next_value::<Aud>()?.0,
-                        "exp" => claims.exp = map.next_value::<Time>()?.0,
-                        "nbf" => claims.nbf = map.next_value::<Time>()?.0,
-                        "iat" => claims.iat = map.next_value::<Time>()?.0,
-                        "sub" => claims.sub = map.next_value::<Text>()?.0,
-                        "preferred_username" => {
-                            claims.preferred_username = map.next_value::<Text>()?.0
-                        }
-                        "email" => claims.email = map.next_value::<Text>()?.0,
-                        "name" => claims.name = map.next_value::<Text>()?.0,
-                        "sid" => claims.sid = map.next_value::<Text>()?.0,
-                        "jti" => claims.jti = map.next_value::<Text>()?.0,
-                        "nonce" => claims.nonce = map.next_value::<Text>()?.0,
-                        "groups" => claims.groups = map.next_value::<TextList>()?.0,
-                        "entitlements" => claims.entitlements = map.next_value::<TextList>()?.0,
-                        "ak_proxy" => claims.ak_proxy = Some(raw_unique(&mut map)?),
-                        "events" => claims.events = Some(raw_unique(&mut map)?),
-                        _ => {
-                            map.next_value::<Unique>()?;
-                        }
+                    let Some(index) = READ.iter().position(|n| *n == name.as_ref()) else {
+                        map.next_value::<Unique>()?;
+                        seen.insert(name)?;
+                        continue;
+                    };
+                    if read & (1 << index) != 0 {
+                        return Err(de::Error::custom(DUPLICATE));
                     }
-                    seen.insert(name)?;
+                    read |= 1 << index;
+                    match index {
+                        0 => claims.iss = map.next_value::<Text>()?.0,
+                        1 => claims.aud = map.next_value::<Aud>()?.0,
+                        2 => claims.exp = map.next_value::<Time>()?.0,
+                        3 => claims.nbf = map.next_value::<Time>()?.0,
+                        4 => claims.iat = map.next_value::<Time>()?.0,
+                        5 => claims.sub = map.next_value::<Text>()?.0,
+                        6 => claims.preferred_username = map.next_value::<Text>()?.0,
+                        7 => claims.email = map.next_value::<Text>()?.0,
+                        8 => claims.name = map.next_value::<Text>()?.0,
+                        9 => claims.sid = map.next_value::<Text>()?.0,
+                        10 => claims.jti = map.next_value::<Text>()?.0,
+                        11 => claims.nonce = map.next_value::<Text>()?.0,
+                        12 => claims.groups = map.next_value::<TextList>()?.0,
+                        13 => claims.entitlements = map.next_value::<TextList>()?.0,
+                        14 => claims.ak_proxy = Some(raw_unique(&mut map)?),
+                        _ => claims.events = Some(raw_unique(&mut map)?),
+                    }
                 }
                 Ok(claims)
             }
@@ -510,7 +587,7 @@ pub struct Header<'a> {
 
 impl<'a> Header<'a> {
     pub fn parse(json: &'a [u8]) -> Result<Header<'a>, JsonError> {
-        let mut de = serde_json::Deserializer::from_slice(json);
+        let mut de = serde_json::Deserializer::from_str(utf8(json)?);
         let header = Header::deserialize(&mut de).map_err(|e| classify(&e))?;
         de.end().map_err(|_| JsonError::Malformed)?;
         Ok(header)

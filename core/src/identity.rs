@@ -1,13 +1,14 @@
 //! A verified user: every header value built once from the token's claims (docs/architecture.md §3).
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
-use crate::claims::{render_claim, Claims};
+use crate::claims::{members, render_claim, string_value, Claims, Members};
 use crate::fields::Field;
 use crate::headers::{refused_additional_header, DynamicName};
 use crate::revocation::Marks;
@@ -63,8 +64,8 @@ pub struct Identity {
     pub issued: Option<u64>,
     /// The token's `sid` (authentik's hashed session key), when present.
     pub sid: Option<Box<str>>,
-    /// Its keys in the revocation list, set by [`Identity::marked`].
-    pub marks: Marks,
+    /// Its keys in the revocation list, computed on first use by [`Identity::marks`].
+    marks: OnceCell<Marks>,
     additional: Box<[(DynamicName, Box<str>)]>,
     refused: Box<[Box<str>]>,
     basic: Option<Box<str>>,
@@ -101,22 +102,18 @@ impl Identity {
             return Err(IdentityError::AmbiguousName("groups"));
         }
         let group_names: Box<[Box<str>]> = groups.iter().map(|g| (**g).into()).collect();
-        let entitlements: Vec<String> = claims
-            .entitlements
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .map(|e| clean(e).into_owned())
-            .collect();
+        let mut entitlements = String::new();
+        for (index, entitlement) in claims.entitlements.iter().flatten().enumerate() {
+            if index > 0 {
+                entitlements.push('|');
+            }
+            entitlements.push_str(&clean(entitlement));
+        }
         let user_attributes = claims
             .ak_proxy
-            .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
-            .and_then(
-                |mut proxy| match proxy.get_mut("user_attributes").map(Value::take) {
-                    Some(Value::Object(attributes)) => Some(attributes),
-                    _ => None,
-                },
-            );
+            .and_then(|proxy| members(proxy.get()))
+            .and_then(|proxy| member(&proxy, "user_attributes"))
+            .and_then(|attributes| members(attributes.get()));
         let (additional, refused) = user_attributes
             .as_ref()
             .map(additional_headers)
@@ -127,7 +124,7 @@ impl Identity {
         Ok(Identity {
             username: username.into(),
             groups: group_names.join("|").into(),
-            entitlements: entitlements.join("|").into(),
+            entitlements: entitlements.into(),
             email: email.into(),
             name: clean(text(&claims.name)).into(),
             uid: uid.into(),
@@ -137,7 +134,7 @@ impl Identity {
             expires: claims.exp.value().map_or(0, |t| t.seconds()),
             issued: claims.iat.value().map(|t| t.seconds()),
             sid: claims.sid.value().map(|s| (**s).into()),
-            marks: Marks::default(),
+            marks: OnceCell::new(),
             additional: additional.into(),
             refused: refused.into(),
             basic: basic.map(Into::into),
@@ -146,10 +143,11 @@ impl Identity {
         })
     }
 
-    /// This identity with its revocation keys at `provider`.
-    pub fn marked(mut self, provider: &str) -> Identity {
-        self.marks = Marks::new(provider, self.sid.as_deref(), &self.uid, self.issued);
-        self
+    /// Its keys in the revocation list of `provider` (the one that verified it), computed
+    /// once: only a list with live entries asks.
+    pub fn marks(&self, provider: &str) -> &Marks {
+        self.marks
+            .get_or_init(|| Marks::new(provider, self.sid.as_deref(), &self.uid, self.issued))
     }
 
     /// The value of an identity field; `None` for the provider's meta fields.
@@ -232,13 +230,16 @@ impl Identity {
 /// As authentik's Rust outpost: strings raw, null empty, anything else as JSON text. Names
 /// that are not header names or contain `_` are dropped; names that would change how the
 /// request is read are refused (and reported).
-fn additional_headers(attrs: &Map<String, Value>) -> AdditionalHeaders {
-    let Some(headers) = attrs.get("additionalHeaders").and_then(Value::as_object) else {
+fn additional_headers(attrs: &Members<'_>) -> AdditionalHeaders {
+    let Some(mut headers) = member(attrs, "additionalHeaders").and_then(|h| members(h.get()))
+    else {
         return Default::default();
     };
+    // In name order, as authentik's outpost reads them from a sorted map.
+    headers.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
     let mut kept = Vec::new();
     let mut refused = Vec::new();
-    for (name, value) in headers {
+    for (name, value) in &headers {
         if !is_header_name(name) {
             continue;
         }
@@ -246,33 +247,42 @@ fn additional_headers(attrs: &Map<String, Value>) -> AdditionalHeaders {
             refused.push(clean(name).into());
             continue;
         }
-        let text: Box<str> = match value {
-            Value::String(s) => clean(s).into(),
-            Value::Null => "".into(),
-            other => clean(&other.to_string()).into(),
+        let text: Box<str> = match string_value(value) {
+            Some(s) => clean(&s).into(),
+            None => match serde_json::from_str::<Value>(value.get()) {
+                Ok(Value::Null) | Err(_) => "".into(),
+                Ok(other) => clean(&other.to_string()).into(),
+            },
         };
         kept.push((DynamicName::new(name), text));
     }
     (kept, refused)
 }
 
+/// The value of the member `name` (names are unique: the claims parser refuses duplicates).
+fn member<'a>(members: &Members<'a>, name: &str) -> Option<&'a RawValue> {
+    members
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, value)| *value)
+}
+
 /// authentik `setAuthorizationHeader`: the password attribute must be a non-empty string; the
 /// user attribute falls back to the email.
 fn basic_authorization(
-    attrs: &Map<String, Value>,
+    attrs: &Members<'_>,
     basic: &BasicAuthAttributes,
     email: &str,
 ) -> Option<String> {
-    let password = attrs
-        .get(basic.password.as_deref()?)
-        .and_then(Value::as_str)
+    let password = member(attrs, basic.password.as_deref()?)
+        .and_then(string_value)
         .filter(|p| !p.is_empty())?;
     let user = basic
         .user
         .as_deref()
-        .and_then(|attr| attrs.get(attr))
-        .and_then(Value::as_str)
-        .unwrap_or(email);
+        .and_then(|attr| member(attrs, attr))
+        .and_then(string_value);
+    let user = user.as_deref().unwrap_or(email);
     Some(format!(
         "Basic {}",
         STANDARD.encode(format!("{user}:{password}"))

@@ -25,7 +25,7 @@
 
 use std::fmt;
 
-use aws_lc_rs::signature;
+use aws_lc_rs::{hmac, signature};
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -235,10 +235,55 @@ struct PublicKey {
     key: DecodingKey,
 }
 
+/// The client secret keyed for HS256, HS384 and HS512 once, when the keys load.
+/// jsonwebtoken keys HMAC again for every token, and the verifier it would keep is neither
+/// `Send` nor `Sync` (BENCHMARKS.md, "What is still hand-written").
+#[derive(Clone)]
+struct HmacKeys {
+    hs256: hmac::Key,
+    hs384: hmac::Key,
+    hs512: hmac::Key,
+}
+
+impl HmacKeys {
+    fn new(secret: &[u8]) -> HmacKeys {
+        HmacKeys {
+            hs256: hmac::Key::new(hmac::HMAC_SHA256, secret),
+            hs384: hmac::Key::new(hmac::HMAC_SHA384, secret),
+            hs512: hmac::Key::new(hmac::HMAC_SHA512, secret),
+        }
+    }
+
+    /// Verify the base64url `signature` over `message`: aws-lc's constant-time check, as
+    /// jsonwebtoken makes it. A signature that is not canonical base64url is a bad signature.
+    fn verify(&self, alg: Algorithm, message: &[u8], signature: &str) -> Result<(), KeyError> {
+        let key = match alg {
+            Algorithm::HS256 => &self.hs256,
+            Algorithm::HS384 => &self.hs384,
+            Algorithm::HS512 => &self.hs512,
+            _ => return Err(KeyError::AlgorithmNotAllowed),
+        };
+        let encoded = signature.as_bytes();
+        let mut tag = [0u8; HMAC_TAG_MAX];
+        let tag = base64_simd::URL_SAFE_NO_PAD
+            .decoded_length(encoded)
+            .ok()
+            .and_then(|len| tag.get_mut(..len))
+            .ok_or(KeyError::BadSignature)?;
+        let tag = base64_simd::URL_SAFE_NO_PAD
+            .decode(encoded, base64_simd::Out::from_slice(tag))
+            .map_err(|_| KeyError::BadSignature)?;
+        hmac::verify(key, message, tag).map_err(|_| KeyError::BadSignature)
+    }
+}
+
+/// The longest HMAC tag: HS512's 64 bytes.
+const HMAC_TAG_MAX: usize = 64;
+
 #[derive(Clone)]
 pub struct KeySet {
     /// HMAC keys (HS256, HS384, HS512), present only when allowed and the secret is non-empty.
-    secret: Option<DecodingKey>,
+    secret: Option<HmacKeys>,
     keys: Vec<PublicKey>,
     allowed: Vec<Algorithm>,
 }
@@ -343,13 +388,10 @@ impl KeySet {
                 return Err(KeyError::NoKeyForAlgorithm(alg));
             }
         }
-        let secret = match allowed.iter().any(|alg| alg.is_hmac()) {
-            true => Some(
-                DecodingKey::from_secret(client_secret)
-                    .map_err(|e| KeyError::InvalidJwks(e.to_string()))?,
-            ),
-            false => None,
-        };
+        let secret = allowed
+            .iter()
+            .any(|alg| alg.is_hmac())
+            .then(|| HmacKeys::new(client_secret));
 
         Ok(KeySet {
             secret,
@@ -391,8 +433,8 @@ impl KeySet {
             return Err(KeyError::AlgorithmNotAllowed);
         }
         if alg.is_hmac() {
-            let key = self.secret.as_ref().ok_or(KeyError::AlgorithmNotAllowed)?;
-            return check(signature, message, key, alg);
+            let keys = self.secret.as_ref().ok_or(KeyError::AlgorithmNotAllowed)?;
+            return keys.verify(alg, message, signature);
         }
         let mut kid_seen = false;
         let mut tried = false;

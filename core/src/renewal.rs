@@ -238,14 +238,14 @@ impl Provider {
             // authentik keeps the refresh token when it does not rotate it.
             issued.refresh = session.refresh.as_deref().map(str::to_string);
         }
-        let identity = Rc::new(worker.unrevoked(identity, now)?);
+        let identity = Rc::new(worker.unrevoked(&self.name, identity, now)?);
         let (cookies, sealed) = self.seal_issued(&issued, now)?;
         let info = Rc::new(SessionInfo {
             refresh: issued.refresh.map(Into::into),
             renewed_at: now,
             id_token: issued.id_token,
             subject: issued.subject.into(),
-            marks: identity.marks,
+            marks: None,
         });
         worker.cache_session(self.id, sealed.as_bytes(), identity.clone(), info);
         Ok((identity, cookies))

@@ -117,9 +117,12 @@ impl Provider {
         let mut cache = CacheUse::None;
         let result = self
             .bearer_identity(worker, &mut cache, token.as_bytes(), now)
-            .and_then(|identity| match worker.revoked(&identity.marks, now) {
-                true => Err(Failure::Revoked),
-                false => Ok(identity),
+            .and_then(|identity| {
+                if worker.revoked(|| identity.marks(&self.name), now) {
+                    Err(Failure::Revoked)
+                } else {
+                    Ok(identity)
+                }
             });
         match result {
             Ok(identity) => Outcome {
@@ -158,7 +161,7 @@ impl Provider {
     ) -> Outcome {
         if let Some(identity) = worker.cached_basic(self.id, &key, now) {
             // A later revocation (back-channel logout of the user) asks authentik again.
-            if !worker.revoked(&identity.marks, now) {
+            if !worker.revoked(|| identity.marks(&self.name), now) {
                 return Outcome {
                     cache: CacheUse::Hit,
                     ..self.basic_admit(location, identity, false)
@@ -319,7 +322,7 @@ impl Provider {
         now: u64,
     ) -> Result<Rc<Identity>, CallbackError> {
         let (_, identity) = self.issued_tokens(body, None, now)?;
-        Ok(Rc::new(worker.unrevoked(identity, now)?))
+        Ok(Rc::new(worker.unrevoked(&self.name, identity, now)?))
     }
 
     /// An authenticated Basic user: the usual allow or 403 (`verified`: just now, not from the
