@@ -384,15 +384,9 @@ impl Provider {
     /// Verify a raw token's signature and claims, and build its identity.
     pub fn verify_token(&self, token: &[u8], now: u64) -> Result<Identity, Failure> {
         let leeway = self.leeway_secs;
-        let identity = self.verifier.verify(token, now, |claims, payload| {
+        let identity = self.verifier.verify(token, now, |claims, _| {
             let exp = claims.exp.value().map_or(0, |t| t.seconds());
-            Identity::from_claims(
-                claims,
-                payload,
-                token,
-                exp.saturating_add(leeway),
-                &self.basic_auth,
-            )
+            Identity::from_claims(claims, token, exp.saturating_add(leeway), &self.basic_auth)
         })??;
         Ok(identity)
     }

@@ -83,7 +83,7 @@ impl<T> Member<T> {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Audience<'a> {
     pub present: bool,
-    pub values: Vec<Cow<'a, str>>,
+    pub values: TextValues<'a>,
 }
 
 /// The members this module reads, from one parse of the payload.
@@ -102,8 +102,8 @@ pub struct Claims<'a> {
     pub jti: Member<Cow<'a, str>>,
     pub nonce: Member<Cow<'a, str>>,
     /// The string members of `groups`; `None` when it is absent or not a list.
-    pub groups: Option<Vec<Cow<'a, str>>>,
-    pub entitlements: Option<Vec<Cow<'a, str>>>,
+    pub groups: Option<TextValues<'a>>,
+    pub entitlements: Option<TextValues<'a>>,
     /// `ak_proxy`, unparsed (its members are checked for duplicates already).
     pub ak_proxy: Option<&'a RawValue>,
     /// `events`, unparsed (back-channel logout tokens).
@@ -269,7 +269,7 @@ pub fn members(json: &str) -> Option<Members<'_>> {
             f.write_str("a JSON object")
         }
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut members = Vec::new();
+            let mut members = Members::new();
             while let Some(Name(name)) = map.next_key::<Name<'de>>()? {
                 members.push((name, map.next_value::<&'de RawValue>()?));
             }
@@ -283,7 +283,11 @@ pub fn members(json: &str) -> Option<Members<'_>> {
 }
 
 /// An object's members: name and unparsed value.
-pub type Members<'a> = Vec<(Cow<'a, str>, &'a RawValue)>;
+pub type Members<'a> = SmallVec<[(Cow<'a, str>, &'a RawValue); INLINE_MEMBERS]>;
+
+/// Members held without a heap allocation: `ak_proxy`, `user_attributes` and
+/// `additionalHeaders` are small objects.
+const INLINE_MEMBERS: usize = 4;
 
 /// The string a JSON value is, borrowed when it has no escapes; `None` for another type.
 pub fn string_value(raw: &RawValue) -> Option<Cow<'_, str>> {
@@ -338,7 +342,10 @@ impl<'de> Deserialize<'de> for Text<'de> {
 }
 
 /// A list whose string members are kept; `None` for any other JSON type.
-struct TextList<'a>(Option<Vec<Cow<'a, str>>>);
+struct TextList<'a>(Option<TextValues<'a>>);
+
+/// The strings of a list claim (`groups`, `entitlements`), held inline when there are few.
+pub type TextValues<'a> = SmallVec<[Cow<'a, str>; 4]>;
 
 impl<'de> Deserialize<'de> for TextList<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -349,7 +356,7 @@ impl<'de> Deserialize<'de> for TextList<'de> {
                 f.write_str("any JSON value")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
+                let mut out = TextValues::new();
                 while let Some(Text(item)) = seq.next_element::<Text<'de>>()? {
                     if let Member::Value(text) = item {
                         out.push(text);
@@ -440,13 +447,13 @@ impl<'de> Deserialize<'de> for Aud<'de> {
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
                 Ok(Aud(Audience {
                     present: true,
-                    values: vec![Cow::Borrowed(v)],
+                    values: smallvec::smallvec![Cow::Borrowed(v)],
                 }))
             }
             fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(Aud(Audience {
                     present: true,
-                    values: vec![Cow::Owned(v.to_owned())],
+                    values: smallvec::smallvec![Cow::Owned(v.to_owned())],
                 }))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
@@ -461,38 +468,38 @@ impl<'de> Deserialize<'de> for Aud<'de> {
                 UniqueVisitor.visit_map(map).map(|_| {
                     Aud(Audience {
                         present: true,
-                        values: Vec::new(),
+                        values: TextValues::new(),
                     })
                 })
             }
             fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
                 Ok(Aud(Audience {
                     present: true,
-                    values: Vec::new(),
+                    values: TextValues::new(),
                 }))
             }
             fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
                 Ok(Aud(Audience {
                     present: true,
-                    values: Vec::new(),
+                    values: TextValues::new(),
                 }))
             }
             fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
                 Ok(Aud(Audience {
                     present: true,
-                    values: Vec::new(),
+                    values: TextValues::new(),
                 }))
             }
             fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
                 Ok(Aud(Audience {
                     present: true,
-                    values: Vec::new(),
+                    values: TextValues::new(),
                 }))
             }
             fn visit_unit<E>(self) -> Result<Self::Value, E> {
                 Ok(Aud(Audience {
                     present: true,
-                    values: Vec::new(),
+                    values: TextValues::new(),
                 }))
             }
         }
@@ -683,7 +690,7 @@ mod tests {
             "ak_proxy":{"user_attributes":{"k":[1,{"a":1}]}},"other":{"deep":[{"x":null}]}}"#;
         let c = Claims::parse(payload).unwrap();
         assert_eq!(c.iss.value().map(|s| &**s), Some("https://i/"));
-        assert_eq!(c.aud.values, ["a", "b"]);
+        assert_eq!(&c.aud.values[..], ["a", "b"]);
         assert_eq!(c.exp, Member::Value(NumericDate::Int(10)));
         assert_eq!(c.nbf, Member::Value(NumericDate::Float(1.5)));
         assert_eq!(c.iat, Member::Other);

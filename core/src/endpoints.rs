@@ -54,7 +54,7 @@ impl Provider {
                 location.push_str("id_token_hint=");
                 location.push_str(&encode(identity.field(Field::Jwt).unwrap_or_default()));
             }
-            if let (Some(sid), Some(list)) = (&identity.sid, &worker.revocations) {
+            if let (Some(sid), Some(list)) = (identity.sid(), &worker.revocations) {
                 let until = self.revocation_expiry(list, now);
                 let entry = key(Kind::Session, &self.name, sid);
                 if list.insert(&entry, until, 0, now).is_err() {

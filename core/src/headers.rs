@@ -95,16 +95,18 @@ pub fn refused_additional_header(name: &str) -> bool {
         "forwarded",
     ];
     const PREFIXES: [&str; 3] = ["proxy-", "x-forwarded-", "x-authentik-"];
-    let lower: String = name
-        .chars()
-        .map(|c| match c {
-            '_' | '.' => '-',
-            c => c.to_ascii_lowercase(),
+    // Byte by byte: only ASCII bytes change, so UTF-8 stays UTF-8.
+    let lower: smallvec::SmallVec<[u8; 64]> = name
+        .bytes()
+        .map(|b| match b {
+            b'_' | b'.' => b'-',
+            b => b.to_ascii_lowercase(),
         })
         .collect();
-    EXACT.contains(&lower.as_str())
-        || lower == "x-real-ip"
-        || PREFIXES.iter().any(|p| lower.starts_with(p))
+    let lower = &lower[..];
+    EXACT.iter().any(|e| e.as_bytes() == lower)
+        || lower == b"x-real-ip"
+        || PREFIXES.iter().any(|p| lower.starts_with(p.as_bytes()))
         || crate::sanitize::is_authentik_header(name.as_bytes())
 }
 

@@ -1,5 +1,6 @@
 //! A verified user: every header value built once from the token's claims (docs/architecture.md §3).
 
+use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
@@ -7,12 +8,14 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::value::RawValue;
 use serde_json::Value;
+use smallvec::SmallVec;
 
 use crate::claims::{members, render_claim, string_value, Claims, Members};
 use crate::fields::Field;
 use crate::headers::{refused_additional_header, DynamicName};
 use crate::revocation::Marks;
 use crate::sanitize::{clean, is_header_name, names_one_user, token_text};
+use crate::token::payload_of;
 
 /// authentik's "Set HTTP-Basic Authentication" attribute names.
 #[derive(Debug, Default, Clone)]
@@ -45,39 +48,81 @@ type Rendered = (Box<str>, Option<Rc<str>>);
 /// `additionalHeaders` kept (name, value), and the names refused.
 type AdditionalHeaders = (Vec<(DynamicName, Box<str>)>, Vec<Box<str>>);
 
+/// Where one value lies in an identity's text.
+#[derive(Debug, Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+/// An identity's values, written one after another into one buffer: one allocation for all.
+struct Text(String);
+
+impl Text {
+    fn push(&mut self, value: &str) -> Span {
+        let start = self.0.len() as u32;
+        self.0.push_str(value);
+        Span {
+            start,
+            end: self.0.len() as u32,
+        }
+    }
+
+    /// `values` joined with `|`, and the span of each of them.
+    fn push_joined<'v>(
+        &mut self,
+        values: impl Iterator<Item = &'v str>,
+        mut each: impl FnMut(Span),
+    ) -> Span {
+        let start = self.0.len() as u32;
+        for (index, value) in values.enumerate() {
+            if index > 0 {
+                self.0.push('|');
+            }
+            each(self.push(value));
+        }
+        Span {
+            start,
+            end: self.0.len() as u32,
+        }
+    }
+}
+
 /// The identity of one verified token. Values are sanitised: no control bytes.
 #[derive(Debug)]
 pub struct Identity {
-    username: Box<str>,
-    groups: Box<str>,
-    entitlements: Box<str>,
-    email: Box<str>,
-    name: Box<str>,
-    uid: Box<str>,
-    jwt: Box<str>,
-    group_names: Box<[Box<str>]>,
+    text: String,
+    username: Span,
+    groups: Span,
+    entitlements: Span,
+    email: Span,
+    name: Span,
+    uid: Span,
+    jwt: Span,
+    sid: Option<Span>,
+    group_names: SmallVec<[Span; INLINE_GROUPS]>,
     /// Unix time after which the token is no longer accepted (`exp` plus leeway).
     pub valid_until: u64,
     /// The token's `exp`.
     pub expires: u64,
     /// The token's `iat`, when present.
     pub issued: Option<u64>,
-    /// The token's `sid` (authentik's hashed session key), when present.
-    pub sid: Option<Box<str>>,
     /// Its keys in the revocation list, computed on first use by [`Identity::marks`].
     marks: OnceCell<Marks>,
     additional: Box<[(DynamicName, Box<str>)]>,
     refused: Box<[Box<str>]>,
     basic: Option<Box<str>>,
-    payload: Box<[u8]>,
     rendered: RefCell<Vec<Rendered>>,
 }
 
+/// Group names held without another allocation.
+const INLINE_GROUPS: usize = 4;
+
 impl Identity {
-    /// Build the identity of a verified token from its claims and decoded payload.
+    /// Build the identity of a verified token from its claims. `$authentik_claim_*` values are
+    /// read later from the token's own payload.
     pub fn from_claims(
         claims: &Claims<'_>,
-        payload: &[u8],
         raw_token: &[u8],
         valid_until: u64,
         basic: &BasicAuthAttributes,
@@ -101,14 +146,30 @@ impl Identity {
         if !groups.iter().all(|g| names_one_user(g)) {
             return Err(IdentityError::AmbiguousName("groups"));
         }
-        let group_names: Box<[Box<str>]> = groups.iter().map(|g| (**g).into()).collect();
-        let mut entitlements = String::new();
-        for (index, entitlement) in claims.entitlements.iter().flatten().enumerate() {
-            if index > 0 {
-                entitlements.push('|');
-            }
-            entitlements.push_str(&clean(entitlement));
-        }
+        let entitlements: SmallVec<[Cow<'_, str>; INLINE_GROUPS]> = claims
+            .entitlements
+            .iter()
+            .flatten()
+            .map(|e| clean(e))
+            .collect();
+        let name = clean(text(&claims.name));
+        let jwt = token_text(raw_token);
+        let sid = claims.sid.value().map(|s| &**s);
+        let joined =
+            |values: &mut dyn Iterator<Item = usize>| values.fold(0, |sum, len| sum + len + 1);
+        let mut buffer = Text(String::with_capacity(
+            username.len()
+                + uid.len()
+                + email.len()
+                + name.len()
+                + jwt.len()
+                + sid.map_or(0, str::len)
+                + joined(&mut groups.iter().map(|g| g.len()))
+                + joined(&mut entitlements.iter().map(|e| e.len())),
+        ));
+        let mut group_names = SmallVec::new();
+        let groups_span =
+            buffer.push_joined(groups.iter().map(|g| &**g), |span| group_names.push(span));
         let user_attributes = claims
             .ak_proxy
             .and_then(|proxy| members(proxy.get()))
@@ -122,58 +183,69 @@ impl Identity {
             .as_ref()
             .and_then(|attrs| basic_authorization(attrs, basic, email));
         Ok(Identity {
-            username: username.into(),
-            groups: group_names.join("|").into(),
-            entitlements: entitlements.into(),
-            email: email.into(),
-            name: clean(text(&claims.name)).into(),
-            uid: uid.into(),
-            jwt: token_text(raw_token).into(),
+            username: buffer.push(username),
+            groups: groups_span,
+            entitlements: buffer.push_joined(entitlements.iter().map(|e| &**e), |_| {}),
+            email: buffer.push(email),
+            name: buffer.push(&name),
+            uid: buffer.push(uid),
+            jwt: buffer.push(&jwt),
+            sid: sid.map(|sid| buffer.push(sid)),
+            text: buffer.0,
             group_names,
             valid_until,
             expires: claims.exp.value().map_or(0, |t| t.seconds()),
             issued: claims.iat.value().map(|t| t.seconds()),
-            sid: claims.sid.value().map(|s| (**s).into()),
             marks: OnceCell::new(),
             additional: additional.into(),
             refused: refused.into(),
             basic: basic.map(Into::into),
-            payload: payload.into(),
             rendered: RefCell::new(Vec::new()),
         })
+    }
+
+    fn get(&self, span: Span) -> &str {
+        &self.text[span.start as usize..span.end as usize]
+    }
+
+    /// The token's `sid` (authentik's hashed session key), when present.
+    pub fn sid(&self) -> Option<&str> {
+        self.sid.map(|span| self.get(span))
     }
 
     /// Its keys in the revocation list of `provider` (the one that verified it), computed
     /// once: only a list with live entries asks.
     pub fn marks(&self, provider: &str) -> &Marks {
         self.marks
-            .get_or_init(|| Marks::new(provider, self.sid.as_deref(), &self.uid, self.issued))
+            .get_or_init(|| Marks::new(provider, self.sid(), self.subject(), self.issued))
     }
 
     /// The value of an identity field; `None` for the provider's meta fields.
     pub fn field(&self, field: Field) -> Option<&str> {
-        Some(match field {
-            Field::Username => &self.username,
-            Field::Groups => &self.groups,
-            Field::Entitlements => &self.entitlements,
-            Field::Email => &self.email,
-            Field::Name => &self.name,
-            Field::Uid => &self.uid,
-            Field::Jwt => &self.jwt,
+        let span = match field {
+            Field::Username => self.username,
+            Field::Groups => self.groups,
+            Field::Entitlements => self.entitlements,
+            Field::Email => self.email,
+            Field::Name => self.name,
+            Field::Uid => self.uid,
+            Field::Jwt => self.jwt,
             _ => return None,
-        })
+        };
+        Some(self.get(span))
     }
 
     pub fn username(&self) -> &str {
-        &self.username
+        self.get(self.username)
     }
 
     pub fn subject(&self) -> &str {
-        &self.uid
+        self.get(self.uid)
     }
 
-    pub fn group_names(&self) -> &[Box<str>] {
-        &self.group_names
+    /// Each group name, in the token's order.
+    pub fn group_names(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        self.group_names.iter().map(|&span| self.get(span))
     }
 
     /// `ak_proxy.user_attributes.additionalHeaders` that may be set upstream.
@@ -198,8 +270,9 @@ impl Identity {
         if let Some((_, value)) = rendered.iter().find(|(n, _)| &**n == name) {
             return value.clone();
         }
-        let value: Option<Rc<str>> =
-            render_claim(&self.payload, name).map(|v| Rc::from(clean(&v).as_ref()));
+        let value: Option<Rc<str>> = payload_of(self.get(self.jwt).as_bytes())
+            .and_then(|payload| render_claim(&payload, name))
+            .map(|v| Rc::from(clean(&v).as_ref()));
         rendered.push((name.into(), value.clone()));
         value
     }
@@ -212,15 +285,8 @@ impl Identity {
             .map(|(n, v)| n.name.len() + n.lowercase.len() + v.len() + 64)
             .sum();
         std::mem::size_of::<Identity>()
-            + self.username.len()
-            + self.groups.len() * 2
-            + self.entitlements.len()
-            + self.email.len()
-            + self.name.len()
-            + self.uid.len()
-            + self.jwt.len()
-            + self.payload.len()
-            + self.group_names.len() * 16
+            + self.text.capacity()
+            + self.group_names.capacity() * usize::from(self.group_names.spilled()) * 8
             + additional
             + self.basic.as_deref().map_or(0, str::len)
             + 256
@@ -237,7 +303,7 @@ fn additional_headers(attrs: &Members<'_>) -> AdditionalHeaders {
     };
     // In name order, as authentik's outpost reads them from a sorted map.
     headers.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
-    let mut kept = Vec::new();
+    let mut kept = Vec::with_capacity(headers.len());
     let mut refused = Vec::new();
     for (name, value) in &headers {
         if !is_header_name(name) {
@@ -292,12 +358,14 @@ fn basic_authorization(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use serde_json::json;
 
     fn build(payload: Value, basic: &BasicAuthAttributes) -> Result<Identity, IdentityError> {
         let bytes = serde_json::to_vec(&payload).unwrap();
         let claims = Claims::parse(&bytes).unwrap();
-        Identity::from_claims(&claims, &bytes, b"aaa.bbb.ccc", 100, basic)
+        let token = format!("aaa.{}.ccc", URL_SAFE_NO_PAD.encode(&bytes));
+        Identity::from_claims(&claims, token.as_bytes(), 100, basic)
     }
 
     fn identity(payload: Value, basic: &BasicAuthAttributes) -> Identity {
@@ -327,10 +395,11 @@ mod tests {
         assert_eq!(id.field(Field::Email), Some("root@example.test"));
         assert_eq!(id.field(Field::Name), Some("authentik Default Admin"));
         assert_eq!(id.field(Field::Uid), Some("f00d"));
-        assert_eq!(id.field(Field::Jwt), Some("aaa.bbb.ccc"));
+        let jwt = id.field(Field::Jwt).unwrap();
+        assert!(jwt.starts_with("aaa.eyJ") && jwt.ends_with(".ccc"), "{jwt}");
         assert_eq!(id.field(Field::MetaApp), None);
         assert_eq!(
-            (id.expires, id.issued, id.sid.as_deref()),
+            (id.expires, id.issued, id.sid()),
             (50, Some(10), Some("s1"))
         );
         assert_eq!(id.basic_authorization(), None);
@@ -362,7 +431,7 @@ mod tests {
         );
         assert_eq!(id.username(), "");
         assert_eq!(id.field(Field::Groups), Some(""));
-        assert!(id.group_names().is_empty());
+        assert_eq!(id.group_names().len(), 0);
         assert!(id.additional_headers().is_empty());
     }
 

@@ -66,6 +66,11 @@ fn surely_clean(bytes: &[u8]) -> bool {
 /// True when `value` can name exactly one user to every reader: no control character
 /// (Unicode's, so C1 and NUL too) and no leading or trailing whitespace, which upstreams trim.
 pub fn names_one_user(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    if bytes.is_ascii() && surely_clean(bytes) {
+        // Printable ASCII: the only whitespace left is the space.
+        return bytes.first() != Some(&b' ') && bytes.last() != Some(&b' ');
+    }
     !value.chars().any(char::is_control) && value.trim() == value
 }
 
@@ -134,6 +139,19 @@ mod tests {
             "a\u{2003}",
         ] {
             assert!(!names_one_user(bad), "{bad:?}");
+        }
+        // The printable-ASCII shortcut agrees with the definition, at every position.
+        let definition = |v: &str| !v.chars().any(char::is_control) && v.trim() == v;
+        for c in (0u32..0x100)
+            .chain([0x2003, 0x3000, 0xfeff])
+            .filter_map(char::from_u32)
+        {
+            for at in [0usize, 3, 8, 12] {
+                let mut value: Vec<char> = "akadmin-user".chars().collect();
+                value.insert(at.min(value.len()), c);
+                let value: String = value.into_iter().collect();
+                assert_eq!(names_one_user(&value), definition(&value), "{value:?}");
+            }
         }
     }
 

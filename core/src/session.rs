@@ -176,18 +176,25 @@ impl SessionTokens {
             _ => return None,
         };
         let renewed_at = u64::from_be_bytes(plain.get(2..10)?.try_into().ok()?);
-        let mut rest = plain.get(10..)?;
-        let mut part = || -> Option<Vec<u8>> {
-            let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-            let bytes = rest.get(4..4 + len)?.to_vec();
-            rest = &rest[4 + len..];
-            Some(bytes)
+        let mut at = 10;
+        let mut part = || -> Option<std::ops::Range<usize>> {
+            let len = u32::from_be_bytes(plain.get(at..at + 4)?.try_into().ok()?) as usize;
+            let start = at + 4;
+            let end = start.checked_add(len).filter(|&end| end <= plain.len())?;
+            at = end;
+            Some(start..end)
         };
         let access = part()?;
         let refresh = part()?;
-        if access.is_empty() || !rest.is_empty() {
+        if access.is_empty() || at != plain.len() {
             return None;
         }
+        let refresh = plain[refresh].to_vec();
+        // The access token keeps the plaintext's buffer.
+        let mut access_token = plain;
+        access_token.truncate(access.end);
+        access_token.drain(..access.start);
+        let access = access_token;
         Some(SessionTokens {
             access,
             refresh: (!refresh.is_empty()).then_some(refresh),

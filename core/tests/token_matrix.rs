@@ -1060,6 +1060,20 @@ fn size_limit_boundary() {
     assert_eq!(err(&over), TokenError::TooLarge);
 }
 
+/// Decoded header and payload of about 3 KB, where the verifier moves its buffer from the
+/// stack to the heap: every size verifies, with its claims intact.
+#[test]
+fn decoded_size_around_the_stack_buffer() {
+    for pad in 2500..3100 {
+        let token = hs256(&with(claims(), "pad", json!("x".repeat(pad))));
+        let claims = verify(&token).unwrap();
+        assert_eq!(
+            claims.get("pad").and_then(Value::as_str).map(str::len),
+            Some(pad)
+        );
+    }
+}
+
 #[test]
 fn nesting_depth() {
     assert_eq!(MAX_JSON_DEPTH, 32);
