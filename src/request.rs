@@ -230,7 +230,7 @@ impl<'r> HttpRequest<'r> {
     fn retain_headers(&mut self, mut keep: impl FnMut(&ngx_table_elt_t) -> bool) -> Result<(), ()> {
         let pool = self.r().pool;
         let headers = &mut self.request.as_mut().headers_in.headers;
-        let mut verdicts: Vec<bool> = Vec::new();
+        let mut verdicts: smallvec::SmallVec<[bool; 64]> = smallvec::SmallVec::new();
         // SAFETY: the list is a valid nginx list of ngx_table_elt_t.
         unsafe { for_each_header(headers, |h| verdicts.push(keep(h))) };
         if verdicts.iter().all(|&k| k) {
