@@ -372,6 +372,17 @@ fn routines(st: &State) -> Vec<Routine<'_>> {
             black_box(URL_SAFE_NO_PAD.decode(black_box(&joined)).unwrap());
         }),
     ));
+    let joined_simd = st.signing_input.replace('.', "");
+    out.push((
+        "parts/base64_simd_decode_token".into(),
+        Box::new(move || {
+            black_box(
+                base64_simd::URL_SAFE_NO_PAD
+                    .decode_to_vec(black_box(&joined_simd))
+                    .unwrap(),
+            );
+        }),
+    ));
     out.push((
         "parts/json_payload_to_map".into(),
         Box::new(move || {
