@@ -57,7 +57,13 @@ fuzz_target!(|data: &[u8]| {
     let header_dup = has_duplicate_names(header) == Some(true);
     let payload_dup = has_duplicate_names(payload) == Some(true);
     if header_dup && parsed_header.as_ref().is_some_and(Value::is_object) {
-        assert_eq!(verdict.unwrap_err(), TokenError::DuplicateMember);
+        // The depth bound is checked on both parts' text before either is parsed, so a
+        // payload that is not JSON but nests too deep is refused as that first.
+        let expected = match parsed_payload {
+            None if !depth_scan_within(payload) => TokenError::TooDeep,
+            _ => TokenError::DuplicateMember,
+        };
+        assert_eq!(verdict.unwrap_err(), expected);
         return;
     }
     if header_ok && payload_dup && parsed_payload.as_ref().is_some_and(Value::is_object) {
@@ -80,3 +86,34 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(Some(&c), claims);
     }
 });
+
+/// The bracket nesting of `json` outside strings stays within MAX_JSON_DEPTH, for any text:
+/// the oracle's reading of the verifier's pre-parse depth bound.
+fn depth_scan_within(json: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in json {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
