@@ -277,6 +277,15 @@ impl Identity {
         value
     }
 
+    /// Heap bytes of the group-name spans, when there are too many to hold inline.
+    fn spilled_group_names(&self) -> usize {
+        if self.group_names.spilled() {
+            self.group_names.capacity() * std::mem::size_of::<Span>()
+        } else {
+            0
+        }
+    }
+
     /// Heap bytes this identity holds, for the cache's byte bound.
     pub fn cost(&self) -> usize {
         let additional: usize = self
@@ -286,7 +295,7 @@ impl Identity {
             .sum();
         std::mem::size_of::<Identity>()
             + self.text.capacity()
-            + self.group_names.capacity() * usize::from(self.group_names.spilled()) * 8
+            + self.spilled_group_names()
             + additional
             + self.basic.as_deref().map_or(0, str::len)
             + 256
